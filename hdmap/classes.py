@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Class", "CLASS_TABLE", "class_names"]
+__all__ = ["Class", "CLASS_TABLE", "class_names", "HIGH_NOISE_MIN_HEIGHT", "ROAD_CLASSES", "GROUND_CLASSES"]
+
+#: Noise points (isolated returns, multipath) count as *high* noise (18) when they lie
+#: more than this many metres above the surface below them; below the ground or
+#: lower than this they are *low* noise (7). The simulator's truth and the noise
+#: stage use the same definition.
+HIGH_NOISE_MIN_HEIGHT = 5.0
 
 
 class Class(enum.IntEnum):
@@ -73,6 +79,12 @@ CLASS_TABLE: dict[Class, tuple[str, str]] = {
     Class.TRAFFIC_SIGN: ("traffic sign", "user 66: sign plates (retroreflective)"),
     Class.CURB: ("curb", "user 67: curb stones: the height step between carriageway and sidewalk"),
 }
+
+
+#: Classes that lie on the drivable surface.
+ROAD_CLASSES = (Class.ROAD_SURFACE, Class.ROAD_MARKING)
+#: Classes that are bare ground of any kind (what the ground stage finds).
+GROUND_CLASSES = (Class.GROUND, Class.ROAD_SURFACE, Class.ROAD_MARKING, Class.CURB)
 
 
 def class_names() -> dict[int, str]:

@@ -64,9 +64,11 @@ def _add_info(sub) -> None:
 
 
 def _cmd_demo(args) -> int:
+    from ._progress import progress_bar
     from .demo import run_demo
 
-    run_demo(args.out)
+    with progress_bar(desc="demo survey", unit="pts", unit_scale=True, enabled=not args.quiet) as bar:
+        run_demo(args.out, progress=bar.update)
     return 0
 
 
@@ -77,7 +79,52 @@ def _add_demo(sub) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
-_COMMANDS = [_add_info, _add_demo]
+def _cmd_simulate(args) -> int:
+    from ._progress import progress_bar
+    from .sim import simulate
+
+    with progress_bar(desc="simulating", unit="pts", unit_scale=True, enabled=not args.quiet) as bar:
+        result = simulate(
+            args.out, preset_name=args.preset, road_file=args.road, length=args.length, passes=args.passes,
+            seed=args.seed, rate=args.rate, speed=args.speed, scanners=args.scanners, multibeam=args.multibeam,
+            preview=args.preview, progress=bar.update,
+        )
+    print(f"simulated {result.total_points:,} points in {len(result.drives)} drive(s) "
+          f"({result.total_points / max(result.seconds, 1e-9) / 1e6:.2f} M points/s) -> {Path(args.out)}")
+    if result.preview:
+        print(f"preview: {result.preview}")
+    return 0
+
+
+def _add_simulate(sub) -> None:
+    from .sim.presets import PRESETS
+
+    p = sub.add_parser(
+        "simulate",
+        help="simulate survey drives with ground truth",
+        description="Ray-cast a mobile-mapping survey through a street built from a preset or a road description "
+        "(TOML) and write OUT/drive_*.laz, trajectories (ASCII and SBET), OUT/truth/ (per-point classes, "
+        "lane boundaries, curbs, markings, lanes) and OUT/campaign.toml.",
+    )
+    p.add_argument("out", metavar="OUT", help="output directory")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                     help="built-in street (default: urban)")
+    src.add_argument("--road", metavar="FILE", help="road description TOML instead of a preset")
+    p.add_argument("--length", type=float, default=None, metavar="M", help="road length for presets (default 1000 m)")
+    p.add_argument("--passes", type=int, default=2, help="number of drives, alternating direction (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: scene layout, motion, noise (default 0)")
+    p.add_argument("--rate", type=float, default=None, metavar="PTS_S",
+                   help="pulses per second per profile scanner (default 1,000,000)")
+    p.add_argument("--speed", type=float, default=None, metavar="M_S",
+                   help="survey speed in m/s (default: the preset's, e.g. 40 km/h in town)")
+    p.add_argument("--scanners", type=int, choices=(1, 2), default=2, help="profile scanners on the vehicle")
+    p.add_argument("--multibeam", action="store_true", help="add a spinning 32-beam lidar")
+    p.add_argument("--preview", metavar="PNG", help="write a top-down intensity image with the truth drawn over it")
+    p.set_defaults(func=_cmd_simulate)
+
+
+_COMMANDS = [_add_info, _add_simulate, _add_demo]
 
 
 # --------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """``hdmap demo``: the end-to-end run on built-in data.
 
-It grows with the project. Today it writes a short synthetic survey drive (LAZ
-with an EPSG:25832 WKT VLR, plus its trajectory as ASCII and SBET), reads both
-back through the public API and prints what ``hdmap info`` prints.
+It grows with the project. Today it simulates a survey of the TEMPUS B13
+corridor (two passes over a signalised junction, across the Munich /
+Oberschleißheim boundary), checks the drives through the public API and prints
+what was made, with a preview image.
 """
 
 from __future__ import annotations
@@ -12,57 +13,39 @@ from pathlib import Path
 
 import numpy as np
 
-from .crs import PROJECT_CRS
+from ._geojson import read_features
 from .info import format_summary, summarize
-from .io import write
-from .pointcloud import PointCloud
 from .trajectory import Trajectory
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "DEMO_LENGTH_M", "DEMO_RATE"]
 
 logger = logging.getLogger(__name__)
 
-
-def _drive(seconds: float = 20.0, speed: float = 10.0, rate: float = 100_000.0, seed: int = 0):
-    """A straight drive north along E 692,000 through a 24 m wide street canyon, profile scanner at 100 Hz."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * rate)
-    t = 4.0e8 + np.arange(n) / rate
-    profile_hz = 100.0
-    phase = (t - t[0]) * profile_hz % 1.0
-    ang = phase * 2 * np.pi
-    north = 5343700.0 + speed * (t - t[0])
-    dx, dz = np.sin(ang), np.cos(ang)
-    h = 2.3
-    with np.errstate(divide="ignore"):
-        r_ground = np.where(dz < -1e-3, h / -dz, np.inf)
-        r_wall = np.where(np.abs(dx) > 1e-3, 12.0 / np.abs(dx), np.inf)
-    r = np.minimum(np.minimum(r_ground, r_wall), 80.0) + rng.normal(0, 0.005, n)
-    keep = r < 79.0
-    xyz = np.column_stack([692000.0 + dx * r, north, 480.0 + h + dz * r])[keep]
-    intensity = np.clip(1500 + 25000 / (1 + r[keep]) + rng.normal(0, 200, keep.sum()), 0, 65535).astype(np.uint16)
-    cloud = PointCloud(xyz, {
-        "gps_time": t[keep], "intensity": intensity,
-        "return_number": np.ones(keep.sum(), np.uint8), "number_of_returns": np.ones(keep.sum(), np.uint8),
-        "point_source_id": np.zeros(keep.sum(), np.uint16),
-    }, crs=PROJECT_CRS)
-    tt = 4.0e8 + np.arange(0, seconds + 0.01, 0.01)
-    pos = np.column_stack([np.full(len(tt), 692000.0), 5343700.0 + speed * (tt - tt[0]), np.full(len(tt), 482.3)])
-    traj = Trajectory(tt, pos, heading=np.zeros(len(tt)), crs=PROJECT_CRS, source="demo trajectory")
-    return cloud, traj
+DEMO_LENGTH_M = 1000.0
+DEMO_RATE = 250_000.0  # pulses/s per scanner: a quarter of a survey scanner, to keep the demo short
 
 
-def run_demo(out: str | Path = "demo-out", *, echo=print) -> Path:
+def run_demo(out: str | Path = "demo-out", *, echo=print, length: float = DEMO_LENGTH_M, rate: float = DEMO_RATE,
+             progress=None) -> Path:
+    from .sim import simulate
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    cloud, traj = _drive()
-    laz = write(out / "drive_0.laz", cloud)
-    traj.write_ascii(out / "trajectory_0.txt")
-    traj.write_sbet(out / "trajectory_0.sbet")
-    back = Trajectory.read(out / "trajectory_0.sbet")
-    pos = back.position_at(cloud.attrs["gps_time"][:: max(len(cloud) // 5, 1)])
-    echo(format_summary(summarize(laz)))
-    echo(f"trajectory: {len(back)} samples, {back.length_m:.1f} m driven; "
-         f"vehicle at the first point: E {pos[0, 0]:.3f} N {pos[0, 1]:.3f}")
-    echo(f"demo output in {out.resolve()}")
+    sim_dir = out / "survey"
+    result = simulate(sim_dir, preset_name="tempus-b13", length=length, passes=2, seed=2026, rate=rate,
+                      preview=sim_dir / "preview.png", progress=progress)
+    echo(f"simulated {result.total_points:,} points in {result.seconds:.1f} s "
+         f"({result.total_points / result.seconds / 1e6:.2f} M points/s incl. LAZ writing)")
+    for laz in result.drives:
+        echo(format_summary(summarize(laz)))
+    for traj_path in result.trajectories:
+        traj = Trajectory.read(traj_path)
+        echo(f"{traj_path.name}: {len(traj)} samples, {traj.length_m:.0f} m in {traj.span[1] - traj.span[0]:.1f} s")
+    truth = sim_dir / "truth"
+    counts = {name: len(read_features(truth / f"{name}.geojson")[0]) for name in ("boundaries", "curbs", "markings",
+                                                                                    "lanes")}
+    classes = np.concatenate([np.load(truth / f"classes_{k}.npy") for k in range(len(result.drives))])
+    road = np.isin(classes, (11, 64)).mean()
+    echo("ground truth: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; {road:.0%} of points on the road")
+    echo(f"preview: {result.preview}")
+    echo(f"campaign file: {sim_dir / 'campaign.toml'}")
     return out

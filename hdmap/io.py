@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import logging
 import os
 import struct
@@ -202,10 +203,19 @@ def _record_to_cloud(record, header, crs, layout, to_crs, path) -> PointCloud:
     xyz[:, 1] = record.y
     xyz[:, 2] = record.z
     attrs = {}
+    arr = record.array
+    sub = _sub_fields(record.point_format.id)
+    standard = set(record.point_format.standard_dimension_names)
     for name in record.point_format.dimension_names:
         if name in _COORD_DIMS:
             continue
-        attrs[name] = np.array(record[name])
+        if name in sub:
+            composed, mask, lsb = sub[name]
+            attrs[name] = ((arr[composed] & mask) >> lsb).astype(np.uint8)
+        elif name in standard:
+            attrs[name] = np.ascontiguousarray(arr[name])
+        else:  # extra bytes, possibly scaled: laspy applies scale and offset
+            attrs[name] = np.array(record[name])
     if to_crs is not None and crs is not None:
         xyz = transform_xyz(xyz, crs, to_crs)
         crs = to_crs
@@ -570,9 +580,43 @@ class LasWriter:
 _CONVERTIBLE = {"scan_angle_rank", "scan_angle"}
 
 
+@functools.lru_cache(maxsize=16)
+def _sub_fields(point_format_id: int) -> dict:
+    """name -> (composed field, mask, lowest bit) for the bit fields of a point format."""
+    from laspy.point import dims
+
+    out = {}
+    for name, (composed, sub) in dims.get_sub_fields_dict(point_format_id).items():
+        mask = int(sub.mask)
+        lsb = (mask & -mask).bit_length() - 1
+        out[name] = (composed, mask, lsb)
+    return out
+
+
+def _set_field(record, fmt_id: int, name: str, values, path: Path) -> None:
+    """Write one dimension into a zeroed record: bit fields packed with numpy, the rest directly."""
+    sub = _sub_fields(fmt_id)
+    arr = record.array
+    if name in sub:
+        composed, mask, lsb = sub[name]
+        values = np.asarray(values)
+        top = mask >> lsb
+        if values.size and (values.min() < 0 or values.max() > top):
+            raise ValueError(f"{path}: attribute {name!r} holds values outside 0..{top}, which point format {fmt_id} "
+                             "cannot store")
+        dtype = arr.dtype[composed]
+        arr[composed] |= (values.astype(dtype) << dtype.type(lsb)) & dtype.type(mask)
+        return
+    if name in arr.dtype.names and record.point_format.dimension_by_name(name).is_standard:
+        arr[name] = values
+        return
+    record[name] = values  # extra bytes (possibly scaled): laspy converts
+
+
 def _cloud_to_record(cloud: PointCloud, header: laspy.LasHeader, path: Path):
     n = len(cloud)
     record = laspy.ScaleAwarePointRecord.zeros(n, header=header)
+    fmt = record.point_format.id
     scales = np.asarray(header.scales)
     offsets = np.asarray(header.offsets)
     ints = np.round((cloud.xyz - offsets) / scales)
@@ -583,7 +627,7 @@ def _cloud_to_record(cloud: PointCloud, header: laspy.LasHeader, path: Path):
             f"{offsets.tolist()}; pass offsets near the data or a coarser scale"
         )
     for i, dim in enumerate(_COORD_DIMS):
-        record[dim] = ints[:, i].astype(np.int32)
+        record.array[dim] = ints[:, i].astype(np.int32)
     names = set(record.point_format.dimension_names)
     for name, arr in cloud.attrs.items():
         if name in names:
@@ -596,9 +640,9 @@ def _cloud_to_record(cloud: PointCloud, header: laspy.LasHeader, path: Path):
         else:
             continue
         try:
-            record[target] = values
+            _set_field(record, fmt, target, values, path)
         except OverflowError as exc:
-            raise ValueError(f"{path}: attribute {name!r} does not fit point format {header.point_format.id}: {exc}") from None
+            raise ValueError(f"{path}: attribute {name!r} does not fit point format {fmt}: {exc}") from None
     return record
 
 

@@ -27,6 +27,7 @@ def assert_same_points(cloud, las):
         if name in ("X", "Y", "Z"):
             continue
         np.testing.assert_array_equal(cloud.attrs[name], np.asarray(las[name]), err_msg=name)
+        assert cloud.attrs[name].dtype == np.asarray(las[name]).dtype, name
 
 
 @pytest.mark.parametrize("version,fmt", FORMATS_BY_VERSION)

@@ -1,0 +1,104 @@
+"""Simulator throughput and memory.
+
+    python benchmarks/simulate.py [--length 600] [--repeats 3]
+
+For the presets urban, tempus-b13 and motorway at survey rates (two profile
+scanners at 1 M pulses/s each, the presets' speeds), in fresh processes after
+a warm-up run (Numba compiled and cached):
+
+* simulated points per second: whole ``simulate()`` wall time (scene, casting,
+  georeferencing, LAZ 1.4 writing, truth files) and the simulation alone (wall
+  time minus the time spent encoding and writing LAZ/truth);
+* peak RSS for a short and a four times longer drive (memory must not grow with
+  the drive: points are written chunk by chunk).
+
+Results: ``benchmarks/results/simulate.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, peak_rss_bytes, run_child, write_result  # noqa: E402
+
+PRESETS = ("urban", "tempus-b13", "motorway")
+
+
+def child(preset: str, length: float, warm: bool) -> dict:
+    import numba
+
+    from hdmap.sim import simulate
+
+    numba.set_num_threads(2)
+    tmp = Path(tempfile.mkdtemp(prefix="hdmap-bench-sim-"))
+    try:
+        if warm:
+            simulate(tmp / "warm", preset_name=preset, length=150, passes=1, seed=99, rate=50_000)
+        t0 = time.perf_counter()
+        r = simulate(tmp / "run", preset_name=preset, length=length, passes=1, seed=1)
+        wall = time.perf_counter() - t0
+        return {"points": r.total_points, "wall_s": wall, "cast_s": r.timing["cast_s"], "write_s": r.timing["write_s"],
+                "peak_rss_bytes": peak_rss_bytes(), "drive_m": length}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--length", type=float, default=600.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--child", nargs=3, metavar=("PRESET", "LENGTH", "WARM"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child[0], float(args.child[1]), args.child[2] == "1")))
+        return
+    me = Path(__file__)
+    speed = {}
+    for preset in PRESETS:
+        runs = [run_child(me, ["--child", preset, str(args.length), "1"]) for _ in range(args.repeats)]
+        pts = runs[0]["points"]
+        wall = median([r["wall_s"] for r in runs])
+        sim = median([r["wall_s"] - r["write_s"] for r in runs])
+        cast = median([r["cast_s"] for r in runs])
+        speed[preset] = {
+            "points": pts,
+            "end_to_end_mpts_per_s": pts / wall / 1e6,
+            "simulation_mpts_per_s": pts / sim / 1e6,
+            "ray_casting_mpts_per_s": pts / cast / 1e6,
+            "wall_s_all": [r["wall_s"] for r in runs],
+            "write_s_median": median([r["write_s"] for r in runs]),
+        }
+        print(f"{preset:11s} {pts / 1e6:6.1f} M pts  end-to-end {pts / wall / 1e6:5.2f} Mpts/s  "
+              f"simulation {pts / sim / 1e6:5.2f}  casting {pts / cast / 1e6:5.2f}", flush=True)
+    # memory against drive length (urban, cold processes, no warm-up: only the run itself)
+    mem = {}
+    for length in (args.length / 4, args.length):
+        r = run_child(me, ["--child", "urban", str(length), "0"])
+        mem[f"{length:g}m"] = {"points": r["points"], "peak_rss_bytes": r["peak_rss_bytes"]}
+        print(f"urban {length:g} m: {r['points'] / 1e6:.1f} M points, peak RSS {r['peak_rss_bytes'] / 1e9:.2f} GB",
+              flush=True)
+    short, long_ = mem[f"{args.length / 4:g}m"], mem[f"{args.length:g}m"]
+    out = write_result("simulate", {
+        "command": f"python benchmarks/simulate.py --length {args.length:g} --repeats {args.repeats}",
+        "setup": "2 profile scanners x 1 M pulses/s, 250 profiles/s, preset speeds, 1 pass, 2 Numba threads",
+        "speed": speed,
+        "memory": mem,
+        "summary": {
+            "min_end_to_end_mpts_per_s": min(v["end_to_end_mpts_per_s"] for v in speed.values()),
+            "min_simulation_mpts_per_s": min(v["simulation_mpts_per_s"] for v in speed.values()),
+            "peak_rss_long_over_short": long_["peak_rss_bytes"] / short["peak_rss_bytes"],
+            "points_long_over_short": long_["points"] / short["points"],
+        },
+    })
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
