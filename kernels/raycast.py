@@ -613,6 +613,21 @@ def _nearest(ox, oy, oz, dx, dy, dz, tmin, tmax, tnow, seed, ray, ret, gp, cstar
 
 
 @jit(inline="always")
+def _sample_at(t, t0, dt, n):
+    """Samples (i, i+1) around time t in a series starting at t0 with step dt, and the weight of i+1.
+
+    Times before the first or after the last sample clamp to the ends.
+    """
+    f = (t - t0) / dt
+    i = int(np.floor(f))
+    if i < 0:
+        return 0, 1, 0.0
+    if i >= n - 1:
+        return n - 2, n - 1, 1.0
+    return i, i + 1, f - i
+
+
+@jit(inline="always")
 def _pose(t, traj_t0, traj_dt, traj):
     """Pose at time t from samples (x, y, z, R00 .. R22) at uniform steps: linear interpolation.
 
@@ -620,17 +635,7 @@ def _pose(t, traj_t0, traj_dt, traj):
     10 ms step the attitude changes by ~1e-4 rad, so the interpolated matrix is
     orthonormal to ~1e-8.
     """
-    f = (t - traj_t0) / traj_dt
-    i = int(np.floor(f))
-    n = traj.shape[0]
-    if i < 0:
-        i = 0
-        f = 0.0
-    if i >= n - 1:
-        i = n - 2
-        f = n - 1.0
-    w = f - i
-    j = i + 1
+    i, j, w = _sample_at(t, traj_t0, traj_dt, traj.shape[0])
     return (traj[i, 0] + w * (traj[j, 0] - traj[i, 0]), traj[i, 1] + w * (traj[j, 1] - traj[i, 1]),
             traj[i, 2] + w * (traj[j, 2] - traj[i, 2]), traj[i, 3] + w * (traj[j, 3] - traj[i, 3]),
             traj[i, 4] + w * (traj[j, 4] - traj[i, 4]), traj[i, 5] + w * (traj[j, 5] - traj[i, 5]),
@@ -670,17 +675,7 @@ def pose_matrices(xyz: np.ndarray, roll: np.ndarray, pitch: np.ndarray, yaw: np.
 @jit(inline="always")
 def _error_at(t, traj_t0, traj_dt, traj):
     """Georeferencing error (columns 12-14 of the pose samples) at time t."""
-    f = (t - traj_t0) / traj_dt
-    i = int(np.floor(f))
-    n = traj.shape[0]
-    if i < 0:
-        i = 0
-        f = 0.0
-    if i >= n - 1:
-        i = n - 2
-        f = n - 1.0
-    w = f - i
-    j = i + 1
+    i, j, w = _sample_at(t, traj_t0, traj_dt, traj.shape[0])
     return (traj[i, 12] + w * (traj[j, 12] - traj[i, 12]), traj[i, 13] + w * (traj[j, 13] - traj[i, 13]),
             traj[i, 14] + w * (traj[j, 14] - traj[i, 14]))
 
