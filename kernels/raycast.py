@@ -686,7 +686,7 @@ def _cast_rays(
     traj_t0, traj_dt, traj,
     gp, cstart, citems, cz, kz, tri, tri_n, tri_mat, tri_road, tri_st, cyl, cyl_mat, ell, ell_mat,
     boxes, box_mat,
-    mat_refl, mat_class, mat_texture, mat_ground,
+    mat_refl, mat_class, mat_texture, mat_ground, mat_rough,
     bin_size, road_bin0, road_nbin, paint_start, paint_items, paint_quad, paint_refl, paint_wear,
     decal_start, decal_items, decal_kind, decal_par, decal_quad, decal_refl,
     phys,
@@ -802,6 +802,15 @@ def _cast_rays(
                 nyy = tri_n[hi, 1]
                 nzz = tri_n[hi, 2]
                 cosi = abs(nxx * d0 + nyy * d1 + nzz * d2)
+                rough = mat_rough[m]
+                if rough > 0:
+                    # vegetated ground (grass): the return comes from somewhere in a canopy up to
+                    # `rough` metres above the surface, i.e. earlier along the ray
+                    back = rough * _u01(seed, ray, r, 27) / max(cosi, 0.2)
+                    th -= back
+                    hx -= d0 * back
+                    hy -= d1 * back
+                    hz -= d2 * back
                 tex = mat_texture[m]
                 if tex > 0:
                     # patchy surface (1.5 m) plus grain (independent per point)
@@ -919,7 +928,7 @@ SCENE_KEYS = (
     "gp", "cstart", "citems", "cz", "kz", "tri", "tri_n", "tri_mat", "tri_road", "tri_st", "cyl", "cyl_mat", "ell",
     "ell_mat",
 )
-MATERIAL_KEYS = ("mat_refl", "mat_class", "mat_texture", "mat_ground")
+MATERIAL_KEYS = ("mat_refl", "mat_class", "mat_texture", "mat_ground", "mat_rough")
 SURFACE_KEYS = (
     "bin_size", "road_bin0", "road_nbin", "paint_start", "paint_items", "paint_quad", "paint_refl", "paint_wear",
     "decal_start", "decal_items", "decal_kind", "decal_par", "decal_quad", "decal_refl",

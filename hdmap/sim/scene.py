@@ -24,23 +24,24 @@ from .refline import ReferenceLine, Segment
 
 __all__ = ["Scene", "build_scene", "MATERIALS"]
 
-# name: (class, reflectance, texture amplitude, ground-like)
+# name: (class, reflectance, texture amplitude, ground-like, roughness in m)
+# roughness: returns come from a canopy this high above the surface (grass)
 MATERIALS = {
-    "asphalt": (Class.ROAD_SURFACE, 0.12, 0.15, True),
-    "gutter": (Class.ROAD_SURFACE, 0.20, 0.08, True),
-    "curb": (Class.CURB, 0.28, 0.06, True),
-    "sidewalk": (Class.GROUND, 0.22, 0.12, True),
-    "verge": (Class.GROUND, 0.17, 0.30, True),
-    "island": (Class.GROUND, 0.19, 0.25, True),
-    "building": (Class.BUILDING, 0.30, 0.10, False),
-    "car": (Class.UNCLASSIFIED, 0.16, 0.0, False),
-    "glass": (Class.UNCLASSIFIED, 0.05, 0.0, False),
-    "sign": (Class.TRAFFIC_SIGN, 4.0, 0.0, False),
-    "pole": (Class.POLE, 0.35, 0.0, False),
-    "trunk": (Class.HIGH_VEGETATION, 0.15, 0.0, False),
-    "crown": (Class.HIGH_VEGETATION, 0.25, 0.0, False),
-    "fence": (Class.UNCLASSIFIED, 0.22, 0.0, False),
-    "guardrail": (Class.UNCLASSIFIED, 0.45, 0.0, False),
+    "asphalt": (Class.ROAD_SURFACE, 0.12, 0.15, True, 0.0),
+    "gutter": (Class.ROAD_SURFACE, 0.20, 0.08, True, 0.0),
+    "curb": (Class.CURB, 0.28, 0.06, True, 0.0),
+    "sidewalk": (Class.GROUND, 0.22, 0.12, True, 0.0),
+    "verge": (Class.GROUND, 0.17, 0.30, True, 0.12),
+    "island": (Class.GROUND, 0.19, 0.25, True, 0.08),
+    "building": (Class.BUILDING, 0.30, 0.10, False, 0.0),
+    "car": (Class.UNCLASSIFIED, 0.16, 0.0, False, 0.0),
+    "glass": (Class.UNCLASSIFIED, 0.05, 0.0, False, 0.0),
+    "sign": (Class.TRAFFIC_SIGN, 4.0, 0.0, False, 0.0),
+    "pole": (Class.POLE, 0.35, 0.0, False, 0.0),
+    "trunk": (Class.HIGH_VEGETATION, 0.15, 0.0, False, 0.0),
+    "crown": (Class.HIGH_VEGETATION, 0.25, 0.0, False, 0.0),
+    "fence": (Class.UNCLASSIFIED, 0.22, 0.0, False, 0.0),
+    "guardrail": (Class.UNCLASSIFIED, 0.45, 0.0, False, 0.0),
 }
 MAT = {name: i for i, name in enumerate(MATERIALS)}
 
@@ -299,6 +300,7 @@ class Scene:
             ell=np.ascontiguousarray(np.hstack([self.ell, self.ell_density[:, None]])), ell_mat=self.ell_mat,
             mat_refl=np.array([m[1] for m in mats]), mat_class=np.array([int(m[0]) for m in mats], np.uint8),
             mat_texture=np.array([m[2] for m in mats]), mat_ground=np.array([m[3] for m in mats], np.bool_),
+            mat_rough=np.array([m[4] for m in mats]),
             **self.buckets,
         )
 

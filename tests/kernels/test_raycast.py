@@ -83,7 +83,7 @@ def plane_scene(z=0.0, refl_idx=0, size=50.0):
         tri_mat=np.array([refl_idx, refl_idx], np.int32), tri_road=np.array([-1, -1], np.int32),
         tri_st=np.zeros((2, 3, 2)), cyl=np.zeros((0, 5)), cyl_mat=np.zeros(0, np.int32), ell=np.zeros((0, 7)),
         ell_mat=np.zeros(0, np.int32), mat_refl=np.array([0.2]), mat_class=np.array([2], np.uint8),
-        mat_texture=np.array([0.0]), mat_ground=np.array([True]), bin_size=2.0, road_bin0=np.zeros(1, np.int64),
+        mat_texture=np.array([0.0]), mat_ground=np.array([True]), mat_rough=np.array([0.0]), bin_size=2.0, road_bin0=np.zeros(1, np.int64),
         road_nbin=np.ones(1, np.int64), paint_start=np.zeros(nb, np.int64), paint_items=np.zeros(0, np.int32),
         paint_quad=np.zeros((0, 4, 2)), paint_refl=np.zeros(0), paint_wear=np.zeros(0),
         decal_start=np.zeros(nb, np.int64), decal_items=np.zeros(0, np.int32), decal_kind=np.zeros(0, np.int64),
