@@ -1,0 +1,707 @@
+"""Point classification of street scans: noise, ground, curbs, road surface, road markings.
+
+The stages work on grids, not on point neighbourhoods, so the cost per point is
+a few array passes:
+
+1. **Ground** (:func:`ground_model`): lowest point per 0.25 m cell (a lone low
+   outlier replaced by the next lowest, cells far below their neighbours by the
+   neighbours' median), a morphological opening of that surface (window larger
+   than cars, so objects vanish and curbs stay), cells close to the opening are
+   ground candidates, grown from seeds under the trajectory with bounded steps.
+   Every point gets its height above that ground (``dz``).
+2. **Noise** (:func:`detect_noise`): points far below the ground (low noise, 7)
+   and isolated points (few others in the surrounding 1.5 m voxel block): low
+   noise up to :data:`~hdmap.classes.HIGH_NOISE_MIN_HEIGHT` above the ground,
+   high noise (18) above.
+3. **Curbs** (:func:`detect_curbs`): on a 0.1 m grid of the lowest ground
+   point, a step of 0.05-0.30 m between two flat levels over at most 0.1 m, in
+   any of eight directions; points between the two levels (the face) and on the
+   upper level within the curb-stone width of the face are curb (67).
+4. **Road surface** (:func:`detect_road`): ground that is smooth and connected
+   to the trajectory footprint without crossing a curb or a step (11); other
+   ground stays 2.
+5. **Intensity** (:func:`normalize_intensity`): with a trajectory, intensity of
+   road points divided by the median road intensity at the same range, per
+   drive and scanner channel (an empirical curve: no range law is assumed);
+   then the local background (a low percentile of the surrounding 2 m).
+6. **Markings** (:func:`detect_markings`): road points clearly brighter than
+   their background, then shape checks on the painted raster (specks, round
+   blobs like manhole covers and hairlines like tar snakes are removed).
+
+Without a trajectory everything still runs: seeds come from the data and the
+intensity is compared with a smaller background window only; the log says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .classes import HIGH_NOISE_MIN_HEIGHT, Class
+from .errors import ParameterError
+from .kernels import grid as G
+from .params import Param, ParamSet, resolve_stages
+from .pointcloud import PointCloud
+
+__all__ = [
+    "STAGES", "classify", "ground_model", "detect_noise", "detect_curbs", "detect_road", "normalize_intensity",
+    "detect_markings", "GroundModel", "trajectory_positions",
+]
+
+logger = logging.getLogger(__name__)
+
+STAGES = {
+    "ground": ParamSet("ground", [
+        Param("cell", 0.25, "cell size of the ground grid (m)", 0.05, 2.0),
+        Param("opening", 6.0, "window of the morphological opening (m): larger than cars, smaller than terraces", 1.0, 50.0),
+        Param("candidate_height", 0.30, "cells within this height of the opened surface are ground candidates (m)", 0.02, 2.0),
+        Param("max_step", 0.35, "largest height step between neighbouring ground cells (m); curbs are crossed", 0.05, 2.0),
+        Param("tolerance", 0.15, "points up to this height above the ground surface are ground (m)", 0.01, 1.0),
+        Param("outlier", 0.20, "a cell's lowest point this far below the next lowest or the neighbours is an outlier (m)", 0.02, 2.0),
+        Param("min_area", 10.0, "without a trajectory: ground patches smaller than this are not ground (m^2)", 0.0, 1e6),
+        Param("fill_distance", 10.0, "the ground surface is extended this far beyond seen ground (m)", 0.0, 1000.0),
+        Param("fine_cell", 0.10, "cell of the fine ground levels (sidewalks and curb tops inside coarse cells) (m)", 0.02, 1.0),
+        Param("fine_flat", 0.03, "a fine level counts where 5 of its 8 neighbours are within this height (m)", 0.005, 0.5),
+    ]),
+    "noise": ParamSet("noise", [
+        Param("below", 0.25, "points this far below the ground are low noise (m)", 0.02, 5.0),
+        Param("voxel", 0.5, "voxel size of the isolation test (m)", 0.05, 5.0),
+        Param("max_neighbours", 2, "a point with at most this many points in its 3x3x3 voxel block (itself included) is isolated", 1, 100),
+        Param("min_height", 0.25, "only points this far above the ground are tested for isolation (m)", 0.0, 10.0),
+        Param("high_height", HIGH_NOISE_MIN_HEIGHT, "isolated points higher than this above the ground are high noise (m)", 0.5, 100.0),
+    ]),
+    "curbs": ParamSet("curbs", [
+        Param("cell", 0.10, "cell size of the curb grid (m)", 0.02, 0.5),
+        Param("min_height", 0.05, "smallest curb height (m)", 0.01, 0.5),
+        Param("max_height", 0.32, "largest curb height (m)", 0.05, 1.0),
+        Param("flat", 0.035, "height spread allowed on each side of a step (m)", 0.005, 0.2),
+        Param("run", 4, "cells of flat ground needed on each side of a step", 2, 20),
+        Param("smooth", 0.04, "a cell whose two lowest points differ by more is rough (grass), not a curb side (m)", 0.0, 1.0),
+        Param("width", 0.15, "width of the curb stone's top counted as curb (m)", 0.0, 0.6),
+        Param("min_length", 1.0, "shorter runs of curb face are dropped (m)", 0.0, 20.0),
+    ]),
+    "road": ParamSet("road", [
+        Param("max_step", 0.04, "largest height step between neighbouring road cells (m)", 0.005, 0.5),
+        Param("roughness", 0.05, "largest height spread of one drive's ground points in a road cell (m)", 0.005, 0.5),
+        Param("tolerance", 0.06, "points up to this height above the road level in curb cells are road (m)", 0.01, 0.5),
+        Param("seed_radius", 1.6, "ground within this distance of the trajectory seeds the road (m): the vehicle's own lane", 0.5, 20.0),
+        Param("seed_height", 0.06, "... if within this height of the level the vehicle stands on (m)", 0.005, 1.0),
+    ]),
+    "intensity": ParamSet("intensity", [
+        Param("range_bin", 0.25, "range bin of the empirical intensity curve (m)", 0.05, 5.0),
+        Param("range_max", 120.0, "ranges beyond this share the last bin (m)", 5.0, 1000.0),
+        Param("sectors", 12, "direction sectors around the vehicle in the empirical curve", 1, 72),
+        Param("min_samples", 30, "road points needed in a (range, sector) bin; fewer: range-only curve", 1, 10000),
+        Param("background_cell", 0.25, "cell size of the background grid (m)", 0.05, 2.0),
+        Param("background_window", 2.25, "window of the local background (m)", 0.25, 20.0),
+        Param("background_window_no_trajectory", 1.25, "background window when no trajectory gives ranges (m)", 0.25, 20.0),
+        Param("background_percentile", 30.0, "percentile of the window taken as background (paint covers less)", 1.0, 90.0),
+    ]),
+    "markings": ParamSet("markings", [
+        Param("ratio", 1.8, "intensity / background above which a road point is paint", 1.05, 20.0),
+        Param("sigmas", 3.0, "... and at least this many noise levels (relative spread at its range) above 1", 0.0, 50.0),
+        Param("cell", 0.05, "raster cell for linking paint points into patches (m)", 0.01, 0.5),
+        Param("link", 0.10, "paint points closer than this belong to one patch (m)", 0.0, 1.0),
+        Param("min_points", 4, "patches with fewer points are speckle", 1, 1000),
+        Param("min_area", 0.015, "patches smaller than this (length x width) are speckle (m^2)", 0.0, 5.0),
+        Param("min_width", 0.07, "painted patches thinner than this are hairlines, e.g. tar snakes (m)", 0.0, 1.0),
+        Param("blob_length", 0.9, "patches shorter than this ...", 0.0, 5.0),
+        Param("blob_width", 0.40, "... and wider than this are round blobs, e.g. manhole covers", 0.0, 5.0),
+    ]),
+}
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+@dataclass
+class _Frame:
+    """A grid over the points' xy extent."""
+
+    x0: float
+    y0: float
+    cell: float
+    nx: int
+    ny: int
+
+    @classmethod
+    def around(cls, xy: np.ndarray, cell: float, pad: int = 2) -> "_Frame":
+        lo = np.floor(xy.min(axis=0) / cell) * cell - pad * cell
+        hi = xy.max(axis=0) + pad * cell
+        nx = int(np.ceil((hi[0] - lo[0]) / cell)) + 1
+        ny = int(np.ceil((hi[1] - lo[1]) / cell)) + 1
+        return cls(float(lo[0]), float(lo[1]), cell, nx, ny)
+
+    def index(self, xy):
+        return G.cell_index(xy[:, 0], xy[:, 1], self.x0, self.y0, self.cell, self.nx, self.ny)
+
+    def cells_of(self, xy):
+        """(ix, iy) integer cell coordinates (clipped) of points xy."""
+        ix = np.clip(np.floor((xy[:, 0] - self.x0) / self.cell).astype(np.int64), 0, self.nx - 1)
+        iy = np.clip(np.floor((xy[:, 1] - self.y0) / self.cell).astype(np.int64), 0, self.ny - 1)
+        return ix, iy
+
+
+@dataclass
+class GroundModel:
+    """The ground surface as a raster (NaN farther than ``fill_distance`` from seen ground), and each
+    point's height above it."""
+
+    frame: _Frame
+    height: np.ndarray  # (nx, ny) ground height, filled where the ground was not seen
+    ground_cell: np.ndarray  # (nx, ny) bool: the cell's lowest point is ground
+    dz: np.ndarray  # per point: height above the ground surface (NaN far from any ground)
+    idx: np.ndarray  # per point: flat cell index
+    seeds: np.ndarray  # (nx, ny) bool: cells under the trajectory footprint (or data seeds)
+    vehicle_height: float | None  # trajectory reference point above the ground, when known
+
+    def height_at(self, xy: np.ndarray) -> np.ndarray:
+        ix, iy = self.frame.cells_of(xy)
+        return self.height[ix, iy]
+
+
+def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarray:
+    """Copy of *xyz* with each drive's heights shifted onto the most complete drive.
+
+    Drives of a survey differ by their georeferencing error (a few cm); where
+    they overlap, the lowest point per cell of each drive gives its vertical
+    offset (median over the shared cells). Only the classification uses the
+    shifted heights; the output coordinates are never changed.
+    """
+    ids, inv = np.unique(source, return_inverse=True)
+    frame = _Frame.around(xyz[:, :2], cell)
+    cidx = frame.index(xyz)
+    key = np.where(cidx >= 0, cidx * len(ids) + inv, -1)
+    start, order = G.bin_points(key, frame.nx * frame.ny * len(ids))
+    lo1, _lo2, _hi, cnt = G.cell_stats(xyz[:, 2], start, order)
+    low = np.where(cnt >= 3, lo1, np.nan).reshape(frame.nx * frame.ny, len(ids))
+    ref = int(np.argmax(np.bincount(inv)))
+    shift = np.zeros(len(ids))
+    for k in range(len(ids)):
+        if k == ref:
+            continue
+        d = low[:, k] - low[:, ref]
+        d = d[np.isfinite(d)]
+        d = d[np.abs(d - np.median(d)) < 0.1] if len(d) else d
+        if len(d) >= 50:
+            shift[k] = float(np.median(d))
+    if not np.any(shift):
+        return xyz
+    logger.debug("drive height offsets relative to drive %s: %s", ids[ref], dict(zip(ids.tolist(), shift.round(4))))
+    out = xyz.copy()
+    out[:, 2] -= shift[inv]
+    return out
+
+
+def trajectory_positions(cloud: PointCloud, trajectories):
+    """Vehicle position (n, 3) and heading (n,) at each point's GPS time, NaN where no trajectory covers it.
+
+    Returns ``(positions, headings)`` or ``(None, None)``.
+
+    *trajectories* is a Trajectory or a list of them (several drives: each point
+    finds the one whose time span holds its GPS time).
+    """
+    if trajectories is None:
+        return None, None
+    if not isinstance(trajectories, (list, tuple)):
+        trajectories = [trajectories]
+    if "gps_time" not in cloud.attrs:
+        logger.warning("the points have no GPS time: the trajectory cannot be used")
+        return None, None
+    t = cloud.attrs["gps_time"]
+    pos = np.full((len(cloud), 3), np.nan)
+    head = np.full(len(cloud), np.nan)
+    for traj in trajectories:
+        if traj.crs is not None and cloud.crs is not None and not traj.crs.equals(cloud.crs):
+            traj = traj.to_crs(cloud.crs)
+        t0, t1 = traj.span
+        m = (t >= t0) & (t <= t1)
+        if m.any():
+            pos[m], att = traj.interpolate(t[m])
+            head[m] = att[:, 2]
+    if np.isnan(pos[:, 0]).all():
+        logger.warning("no point time lies inside the trajectory: classifying without it")
+        return None, None
+    return pos, head
+
+
+# --------------------------------------------------------------------------
+# 1. ground
+# --------------------------------------------------------------------------
+def ground_model(xyz: np.ndarray, seeds_xyz: np.ndarray | None = None, params: dict | None = None) -> GroundModel:
+    """Ground surface of a street scan.
+
+    Parameters
+    ----------
+    xyz : (n, 3) float64
+    seeds_xyz : (m, 3) float64, optional
+        Vehicle positions (trajectory samples or per-point positions); ground
+        near them seeds the region growing. Without seeds every candidate cell
+        is a seed.
+    params : dict, optional
+        ``ground`` parameters (see :data:`STAGES`).
+    """
+    p = STAGES["ground"].resolve(params)
+    xyz = np.ascontiguousarray(xyz, dtype=np.float64)
+    frame = _Frame.around(xyz[:, :2], p["cell"])
+    idx = frame.index(xyz)
+    start, order = G.bin_points(idx, frame.nx * frame.ny)
+    lo1, lo2, hi, cnt = G.cell_stats(xyz[:, 2], start, order)
+    shape = (frame.nx, frame.ny)
+    z = lo1.copy()
+    lone = (lo2 - lo1 > p["outlier"]) & (cnt >= 3)
+    z[lone] = lo2[lone]
+    z = z.reshape(shape)
+    med = G.median3(z)
+    low = z < med - p["outlier"]
+    z = np.where(low, med, z)
+    r = max(int(round(p["opening"] / 2 / frame.cell)), 1)
+    opened = G.max_filter(G.min_filter(z, r), r)
+    candidate = (z - opened) < p["candidate_height"]
+    candidate &= np.isfinite(z)
+    vehicle_height = None
+    if seeds_xyz is not None and len(seeds_xyz):
+        seeds, vehicle_height = _seed_cells(frame, z, candidate, seeds_xyz, 3.0, 0.2)
+        if not seeds.any():
+            logger.info("no ground found near the trajectory here; seeding from the data")
+            seeds = _large_components(candidate, p["min_area"] / frame.cell**2)
+    else:
+        seeds = _large_components(candidate, p["min_area"] / frame.cell**2)
+    ground = G.grow_region(seeds, candidate, np.nan_to_num(z, nan=0.0), p["max_step"], 8)
+    height = np.where(ground, z, np.nan)
+    filled = G.nearest_fill(height, p["fill_distance"] / frame.cell)
+    dz = xyz[:, 2] - G.gather_cells(filled, idx)
+    # A coarse cell at a curb holds the lower level; the sidewalk and the curb's top keep their own level
+    # on a finer grid, where that level is a flat area up to max_step above the coarse ground (a car's
+    # lower edge is no flat area: it has no flat neighbours across it).
+    fine = _Frame.around(xyz[:, :2], p["fine_cell"])
+    near = np.isfinite(dz) & (dz > -p["outlier"]) & (dz <= p["max_step"])
+    fidx = np.full(len(xyz), -1, np.int64)
+    fidx[near] = fine.index(xyz[near])
+    fstart, forder = G.bin_points(fidx, fine.nx * fine.ny)
+    f1, f2, _fh, fcnt = G.cell_stats(xyz[:, 2], fstart, forder)
+    fz = np.where((f2 - f1 > 0.05) & (fcnt >= 3), f2, f1).reshape(fine.nx, fine.ny)
+    flat = G.similar_neighbours(fz, p["fine_flat"]) >= 5
+    fi, fj = np.meshgrid(np.arange(fine.nx), np.arange(fine.ny), indexing="ij")
+    centres = np.column_stack([fine.x0 + (fi.ravel() + 0.5) * fine.cell, fine.y0 + (fj.ravel() + 0.5) * fine.cell])
+    coarse_at_fine = G.gather_cells(filled, frame.index(centres)).reshape(fine.nx, fine.ny)
+    raised = fz - coarse_at_fine
+    level = np.where(flat & (raised <= p["max_step"]) & (raised >= -0.05), fz, coarse_at_fine)
+    chosen = G.closest_level(xyz[:, 0], xyz[:, 1], xyz[:, 2], level, fine.x0, fine.y0, fine.cell)
+    dz = xyz[:, 2] - np.where(np.isfinite(chosen), chosen, G.gather_cells(filled, idx))
+    return GroundModel(frame, filled, ground, dz, idx, seeds, vehicle_height)
+
+
+def _seed_cells(frame: _Frame, z, candidate, seeds_xyz, radius: float, height_tol: float, vehicle_height=None):
+    """Ground candidates within *radius* of the vehicle path at the expected height below it.
+
+    Returns ``(seeds, vehicle_height)``; the height of the trajectory reference
+    point above the ground is estimated (median over the footprint) unless given.
+    """
+    pos = seeds_xyz[np.isfinite(seeds_xyz).all(axis=1)]
+    if not len(pos):
+        return np.zeros_like(candidate), vehicle_height
+    ix, iy = frame.cells_of(pos[:, :2])
+    keep = np.unique(ix * frame.ny + iy, return_index=True)[1]
+    pos, ix, iy = pos[keep], ix[keep], iy[keep]
+    r = int(np.ceil(radius / frame.cell))
+    if vehicle_height is None:
+        offs = []
+        step = max(r // 3, 1)
+        for dx in range(-r, r + 1, step):
+            for dy in range(-r, r + 1, step):
+                a, b = np.clip(ix + dx, 0, frame.nx - 1), np.clip(iy + dy, 0, frame.ny - 1)
+                v = pos[:, 2] - z[a, b]
+                offs.append(v[candidate[a, b]])
+        offs = np.concatenate(offs) if offs else np.empty(0)
+        offs = offs[np.isfinite(offs) & (offs > 0.3)]
+        if not len(offs):
+            return np.zeros_like(candidate), None
+        vehicle_height = float(np.median(offs))
+    seeds = np.zeros_like(candidate)
+    for dx in range(-r, r + 1):
+        for dy in range(-r, r + 1):
+            if dx * dx + dy * dy > r * r:
+                continue
+            a, b = ix + dx, iy + dy
+            ok = (a >= 0) & (a < frame.nx) & (b >= 0) & (b < frame.ny)
+            a, b, pz = a[ok], b[ok], pos[ok, 2]
+            good = candidate[a, b] & (np.abs(pz - vehicle_height - z[a, b]) < height_tol)
+            seeds[a[good], b[good]] = True
+    return seeds, vehicle_height
+
+
+def _large_components(mask, min_cells: float) -> np.ndarray:
+    """Connected parts of *mask* with at least *min_cells* cells (isolated specks are not ground)."""
+    labels, n = G.label_components(mask, 8)
+    if n == 0:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    big = sizes >= min_cells
+    big[0] = False
+    return big[labels]
+
+
+# --------------------------------------------------------------------------
+# 2. noise
+# --------------------------------------------------------------------------
+def detect_noise(xyz: np.ndarray, dz: np.ndarray, params: dict | None = None) -> np.ndarray:
+    """Noise class per point: 0 (not noise), 7 (low noise) or 18 (high noise).
+
+    *dz* is the height above the ground (:attr:`GroundModel.dz`).
+    """
+    p = STAGES["noise"].resolve(params)
+    out = np.zeros(len(xyz), np.uint8)
+    dz = np.asarray(dz, dtype=np.float64)
+    known = np.isfinite(dz)
+    out[known & (dz < -p["below"])] = Class.LOW_NOISE
+    # far from any seen ground (NaN): only the isolation test applies, heights unknown count as high
+    height = np.where(known, dz, np.inf)
+    cand = np.flatnonzero(height > p["min_height"])
+    if len(cand):
+        v = np.floor(xyz[cand] / p["voxel"]).astype(np.int64)
+        v -= v.min(axis=0)
+        counts = G.voxel_neighbour_counts(v[:, 0], v[:, 1], v[:, 2])
+        iso = cand[counts <= p["max_neighbours"]]
+        out[iso] = np.where(height[iso] > p["high_height"], Class.HIGH_NOISE, Class.LOW_NOISE)
+    return out
+
+
+# --------------------------------------------------------------------------
+# 3. curbs
+# --------------------------------------------------------------------------
+def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, params: dict | None = None,
+                 groups: np.ndarray | None = None):
+    """Curb points (bool per point) and the curb raster.
+
+    On a fine grid of the lowest ground point per cell, face cells are found
+    with :func:`hdmap.kernels.grid.curb_steps` (a step between two flat,
+    smooth levels). Each ground point near a face is then placed relative to
+    that face: points between the two levels are the face itself, points on the
+    upper level within ``width`` behind the face are the curb stone's top.
+
+    *groups* (e.g. the drive of each point) lets every drive place the face on
+    its own: drives carry their own georeferencing error of a few centimetres.
+
+    Returns ``(curb_points, frame, zone)``: *zone* marks cells of the curb grid
+    within one cell of a face (the barrier the road does not cross).
+    """
+    p = STAGES["curbs"].resolve(params)
+    frame = _Frame.around(xyz[:, :2], p["cell"])
+    sel = np.flatnonzero(is_ground)
+    idx = np.full(len(xyz), -1, np.int64)
+    idx[sel] = frame.index(xyz[sel])
+    start, order = G.bin_points(idx, frame.nx * frame.ny)
+    lo1, lo2, hi, cnt = G.cell_stats(xyz[:, 2], start, order)
+    z = lo1.reshape(frame.nx, frame.ny)
+    spread = np.where(cnt >= 2, lo2 - lo1, np.nan).reshape(frame.nx, frame.ny)
+    low, high, face, direction, gap = G.curb_steps(z, spread, p["min_height"], p["max_height"], p["flat"],
+                                                    int(p["run"]), p["smooth"])
+    curb = np.zeros(len(xyz), np.bool_)
+    # curbs are long: drop short clusters of face cells (rough patches that happen to look like steps)
+    labels, n = G.label_components(face, 8)
+    if n:
+        li, lj = np.nonzero(face)
+        count, length, width = G.component_shapes(labels[li, lj], li * frame.cell, lj * frame.cell, n, 0.0)
+        long_ = length + frame.cell >= p["min_length"]
+        long_[0] = False
+        face = long_[labels]
+    zone = G.max_filter(np.where(face, 1.0, np.nan), 1) == 1.0
+    if not face.any():
+        return curb, frame, zone
+    # every ground point near a face: low (road level), high (top level) or between (the face)
+    reach = int(np.ceil((p["width"] + 0.1) / frame.cell)) + 1
+    lo_r = G.nearest_fill(np.where(face, low, np.nan), reach)
+    hi_r = G.nearest_fill(np.where(face, high, np.nan), reach)
+    ix, iy = frame.cells_of(xyz[:, :2])
+    k = np.flatnonzero(is_ground & np.isfinite(lo_r[ix, iy]))
+    lo, hg = lo_r[ix[k], iy[k]], hi_r[ix[k], iy[k]]
+    zz = xyz[k, 2]
+    margin = np.maximum(0.3 * (hg - lo), 0.02)
+    is_low = zz <= lo + margin
+    is_high = (zz >= hg - margin) & (zz < hg + 0.06)
+    between = ~is_low & (zz < hg - margin)
+    # the top of the stone: upper-level points within `width` of the nearest road-level point of the same
+    # drive (drives carry their own few centimetres of georeferencing error)
+    grp = np.zeros(len(k), np.int64) if groups is None else np.unique(groups[k], return_inverse=True)[1]
+    qi = np.flatnonzero(is_high)
+    li = np.flatnonzero(is_low)
+    dist = G.nearest_in_group(xyz[k[qi], 0], xyz[k[qi], 1], grp[qi], xyz[k[li], 0], xyz[k[li], 1], grp[li],
+                              0.05, p["width"] + 0.1)
+    top = np.zeros(len(k), np.bool_)
+    top[qi] = dist <= p["width"] + 0.01
+    curb[k] = between | top
+    return curb, frame, zone
+
+
+# --------------------------------------------------------------------------
+# 4. road surface
+# --------------------------------------------------------------------------
+def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, curb_zone, curb_frame: _Frame,
+                seeds_xyz: np.ndarray | None, params: dict | None = None, groups: np.ndarray | None = None) -> np.ndarray:
+    """Road-surface points: smooth ground connected to the trajectory footprint without crossing a curb.
+
+    Smooth: within every drive (*groups*) the ground points of a cell spread
+    over at most ``roughness`` in height (asphalt, paint, stone do; grass, whose
+    returns come from a canopy, does not).
+    """
+    p = STAGES["road"].resolve(params)
+    f = ground.frame
+    z = np.where(ground.ground_cell, ground.height, np.nan)
+    sel = np.flatnonzero(is_ground)
+    grp = np.zeros(len(xyz), np.int64) if groups is None else np.unique(groups, return_inverse=True)[1]
+    ng = int(grp.max()) + 1 if len(grp) else 1
+    key = np.full(len(xyz), -1, np.int64)
+    cell = f.index(xyz[sel])
+    key[sel] = np.where(cell >= 0, cell * ng + grp[sel], -1)
+    start, order = G.bin_points(key, f.nx * f.ny * ng)
+    lo1, _lo2, hi, cnt = G.cell_stats(xyz[:, 2], start, order)
+    spread = np.where(cnt >= 3, hi - lo1, np.nan).reshape(f.nx * f.ny, ng)
+    with np.errstate(all="ignore"):
+        rough = np.nanmax(np.where(np.isnan(spread), -np.inf, spread), axis=1).reshape(f.nx, f.ny)
+    rough[np.isinf(rough)] = np.nan
+    # curb barrier on the ground grid: any ground cell holding a curb-zone cell
+    barrier = np.zeros((f.nx, f.ny), np.bool_)
+    if curb_zone.any():
+        ci, cj = np.nonzero(curb_zone)
+        cx = curb_frame.x0 + (ci + 0.5) * curb_frame.cell
+        cy = curb_frame.y0 + (cj + 0.5) * curb_frame.cell
+        gi, gj = f.cells_of(np.column_stack([cx, cy]))
+        barrier[gi, gj] = True
+    smooth = ground.ground_cell & ~(rough > p["roughness"]) & ~barrier
+    seeds = None
+    if seeds_xyz is not None and len(seeds_xyz) and ground.vehicle_height is not None:
+        seeds, _ = _seed_cells(f, z, smooth, seeds_xyz, p["seed_radius"], p["seed_height"], ground.vehicle_height)
+    if seeds is None or not seeds.any():
+        seeds = _largest_component(smooth)
+    road_cells = G.grow_region(seeds, smooth, np.nan_to_num(z, nan=0.0), p["max_step"], 4)
+    # points in barrier cells next to the road belong to the road when at its level
+    edge = G.max_filter(np.where(road_cells, 1.0, np.nan), 1) == 1.0
+    edge &= barrier & ~road_cells
+    ix, iy = f.cells_of(xyz[:, :2])
+    in_road = road_cells[ix, iy]
+    near_road = edge[ix, iy]
+    level = ground.height[ix, iy]
+    return is_ground & (in_road | (near_road & (xyz[:, 2] - level < p["tolerance"])))
+
+
+def _largest_component(mask):
+    labels, n = G.label_components(mask, 4)
+    if n == 0:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
+# --------------------------------------------------------------------------
+# 5. intensity
+# --------------------------------------------------------------------------
+def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray, positions: np.ndarray | None,
+                        headings: np.ndarray | None, groups: np.ndarray | None, params: dict | None = None):
+    """Intensity of road points relative to their surroundings.
+
+    With vehicle positions (and headings) at every point, each group (drive x
+    scanner channel) gets an empirical curve of road intensity over range and
+    direction (sector around the vehicle): no range law and no lever arm is
+    assumed, the data tells. The normalised intensity is then compared with the
+    local background of the same group (a low percentile of the surrounding
+    window), because drives and scanners see a place from different ranges.
+
+    Returns ``(ratio, sigma, degraded)``: the point's intensity over its
+    background (NaN off the road), the relative spread of road intensity at the
+    point's range and direction (its noise level), and whether no trajectory
+    was available (then only the local background of a smaller window is used).
+    """
+    p = STAGES["intensity"].resolve(params)
+    n = len(xyz)
+    logi = np.log(np.maximum(intensity.astype(np.float64), 1.0))
+    lnorm = logi.copy()
+    sigma = np.full(n, np.nan)
+    sel = np.flatnonzero(road)
+    grp = np.zeros(n, np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+    degraded = positions is None
+    if not degraded:
+        d = xyz - positions
+        rng = np.sqrt((d * d).sum(axis=1))
+        has = np.isfinite(rng)
+        degraded = not has[sel].any()
+    if not degraded:
+        nr = int(np.ceil(p["range_max"] / p["range_bin"]))
+        na = int(p["sectors"])
+        rb = np.clip((rng / p["range_bin"]).astype(np.int64), 0, nr - 1)
+        if headings is not None:
+            az = np.arctan2(d[:, 0], d[:, 1]) - headings  # bearing of the point relative to the heading
+            ab = (np.floor(np.mod(az, 2 * np.pi) / (2 * np.pi) * na)).astype(np.int64) % na
+        else:
+            ab = np.zeros(n, np.int64)
+        ug, ginv = np.unique(grp, return_inverse=True)
+        key = (ginv.astype(np.int64) * nr + rb) * na + ab
+        nkeys = len(ug) * nr * na
+        sel_ok = sel[has[sel]]
+        # A profile scanner sees a given range at a fixed place beside the vehicle, so a (range, sector) bin
+        # can be mostly paint (a solid edge line at that offset). The level of asphalt is therefore taken
+        # from the lower part of each bin: its 20th percentile, and the spread from the 5th to the 20th.
+        qs = [0.05, 0.20]
+        q, cnt = G.binned_quantiles(key[sel_ok], logi[sel_ok], nkeys, 0.0, 11.1, 444, qs)
+        # bins with too few road points fall back to the range-only curve of their group
+        key_r = ginv.astype(np.int64) * nr + rb
+        q_r, cnt_r = G.binned_quantiles(key_r[sel_ok], logi[sel_ok], len(ug) * nr, 0.0, 11.1, 444, qs)
+        few = cnt < p["min_samples"]
+        fallback = np.repeat(q_r, na, axis=0)
+        q[few] = fallback[few]
+        ok = has & np.isfinite(q[key, 1])
+        lnorm[ok] = logi[ok] - q[key[ok], 1]
+        sigma[ok] = (q[key[ok], 1] - q[key[ok], 0]) / 0.8  # 5th to 20th percentile: 0.8 sigma if normal
+        lnorm[~ok] = np.nan
+    window = p["background_window"] if not degraded else p["background_window_no_trajectory"]
+    frame = _Frame.around(xyz[:, :2], p["background_cell"])
+    r = max(int(round(window / 2 / frame.cell)), 1)
+    ratio = np.full(n, np.nan)
+    cell = np.full(n, -1, np.int64)
+    cell[sel] = frame.index(xyz[sel])
+    ncell = frame.nx * frame.ny
+    good = sel[np.isfinite(lnorm[sel])]
+    all_mean = _cell_mean(lnorm[good], cell[good], ncell).reshape(frame.nx, frame.ny)
+    all_bg = G.percentile_filter(all_mean, r, p["background_percentile"], min_count=3)
+    for g in np.unique(grp[good]):
+        m = good[grp[good] == g]
+        mean = _cell_mean(lnorm[m], cell[m], ncell).reshape(frame.nx, frame.ny)
+        bg = G.percentile_filter(mean, r, p["background_percentile"], min_count=3)
+        b = G.gather_cells(bg, cell[m])
+        b = np.where(np.isfinite(b), b, G.gather_cells(all_bg, cell[m]))
+        ratio[m] = np.exp(lnorm[m] - b)
+    return ratio, sigma, degraded
+
+
+def _cell_mean(values, idx, ncell):
+    ok = idx >= 0
+    s = np.bincount(idx[ok], weights=values[ok], minlength=ncell)
+    c = np.bincount(idx[ok], minlength=ncell)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = s / c
+    m[c == 0] = np.nan
+    return m
+
+
+# --------------------------------------------------------------------------
+# 6. markings
+# --------------------------------------------------------------------------
+def detect_markings(xyz: np.ndarray, ratio: np.ndarray, sigma: np.ndarray | None = None,
+                    params: dict | None = None) -> np.ndarray:
+    """Road-marking points: bright against their background, in patches shaped like paint.
+
+    *sigma* (optional) is each point's relative noise level; where given, the
+    ratio must also exceed ``1 + sigmas * sigma`` (far, noisy returns need more
+    evidence).
+    """
+    p = STAGES["markings"].resolve(params)
+    r = np.nan_to_num(ratio, nan=0.0)
+    need = np.full(len(r), p["ratio"])
+    if sigma is not None:
+        need = np.maximum(need, np.nan_to_num(np.exp(p["sigmas"] * sigma), nan=p["ratio"]))
+    cand = np.flatnonzero(r > need)
+    out = np.zeros(len(xyz), np.bool_)
+    if not len(cand):
+        return out
+    # link candidate points closer than `link` into patches, then judge each patch's shape
+    frame = _Frame.around(xyz[cand, :2], p["cell"])
+    ix, iy = frame.cells_of(xyz[cand, :2])
+    raster = np.zeros((frame.nx, frame.ny))
+    raster[ix, iy] = 1.0
+    link = max(int(round(p["link"] / p["cell"])), 0)
+    grown = G.max_filter(np.where(raster > 0, 1.0, np.nan), link) == 1.0 if link else raster > 0
+    labels, n = G.label_components(grown, 8)
+    if n == 0:
+        return out
+    lab = labels[ix, iy]
+    count, length, width = G.component_shapes(lab, xyz[cand, 0], xyz[cand, 1], n)
+    width_eff = width + p["cell"]  # points sample the stroke; its edges lie half a spacing beyond them
+    keep = (count >= p["min_points"]) & ((length + p["cell"]) * width_eff >= p["min_area"])
+    keep &= width_eff >= p["min_width"]
+    keep &= ~((length < p["blob_length"]) & (width_eff > p["blob_width"]))
+    keep[0] = False
+    out[cand] = keep[lab]
+    return out
+
+
+# --------------------------------------------------------------------------
+# everything
+# --------------------------------------------------------------------------
+def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool = False):
+    """Classify every point of a street scan.
+
+    Parameters
+    ----------
+    cloud : PointCloud
+        Points in a projected CRS (metres). Uses ``intensity``, ``gps_time``,
+        ``point_source_id`` and ``scanner_channel`` when present.
+    trajectory : Trajectory or list of Trajectory, optional
+        The vehicle path(s); each point finds its position by GPS time. Without
+        one, seeds come from the data and intensity is normalised locally only.
+    params : dict, optional
+        Stage parameters, ``{"ground": {"cell": 0.25}, ...}`` or
+        ``{"ground.cell": 0.25}``; see :data:`STAGES`.
+    details : bool
+        Also return a dict of intermediate results (ground model, ratios, ...).
+
+    Returns
+    -------
+    ndarray of uint8
+        Class codes (:class:`hdmap.Class`): 2, 7, 11, 18, 64, 67, and 1 for
+        everything else.
+    """
+    p = resolve_stages(STAGES, params)
+    n = len(cloud)
+    out = np.full(n, Class.UNCLASSIFIED, np.uint8)
+    if n == 0:
+        return (out, {}) if details else out
+    xyz = cloud.xyz
+    source = cloud.attrs["point_source_id"].astype(np.int64) if "point_source_id" in cloud.attrs else None
+    if source is not None and len(np.unique(source)) > 1:
+        xyz = _level_drives(xyz, source, p["ground"]["cell"])
+    positions, headings = trajectory_positions(cloud, trajectory)
+    degraded = []
+    if positions is None:
+        degraded.append("ground/road seeds from the data (no trajectory)")
+    seeds = None
+    if positions is not None:
+        good = np.isfinite(positions[:, 0])
+        seeds = positions[good][:: max(int(good.sum() // 20000), 1)]
+    ground = ground_model(xyz, seeds, p["ground"])
+    noise = detect_noise(xyz, ground.dz, p["noise"])
+    is_ground = (ground.dz >= -p["noise"]["below"]) & (ground.dz <= p["ground"]["tolerance"]) & (noise == 0)
+    ix, iy = ground.frame.cells_of(xyz[:, :2])
+    is_ground &= ground.ground_cell[ix, iy] | (ground.dz <= 0.5 * p["ground"]["tolerance"])
+    curb, curb_frame, curb_zone = detect_curbs(xyz, ground, is_ground, p["curbs"], groups=source)
+    road = detect_road(xyz, ground, is_ground & ~curb, curb_zone, curb_frame, seeds, p["road"], groups=source)
+    groups = None
+    if "point_source_id" in cloud.attrs or "scanner_channel" in cloud.attrs:
+        src = cloud.attrs.get("point_source_id", np.zeros(n, np.int64)).astype(np.int64)
+        ch = cloud.attrs.get("scanner_channel", np.zeros(n, np.int64)).astype(np.int64)
+        groups = src * 16 + ch
+    ratio = np.full(n, np.nan)
+    paint = np.zeros(n, np.bool_)
+    if "intensity" in cloud.attrs:
+        ratio, sigma, no_range = normalize_intensity(cloud.attrs["intensity"], road, xyz, positions, headings, groups,
+                                                     p["intensity"])
+        if no_range:
+            degraded.append("intensity compared locally only (no ranges without a trajectory)")
+        paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"]) & road
+    else:
+        degraded.append("no intensity: markings not detected")
+    out[is_ground] = Class.GROUND
+    out[road] = Class.ROAD_SURFACE
+    out[paint] = Class.ROAD_MARKING
+    out[curb] = Class.CURB
+    nz = noise > 0
+    out[nz] = noise[nz]
+    for d in degraded:
+        logger.info("classification degraded: %s", d)
+    if details:
+        return out, {"ground": ground, "noise": noise, "curb_zone": curb_zone, "curb_frame": curb_frame,
+                     "ratio": ratio, "degraded": degraded, "positions": positions}
+
+    return out

@@ -1,0 +1,139 @@
+"""Accuracy against simulator truth.
+
+Point classes: per-class precision, recall and F1 and a confusion matrix.
+Classified points are matched to the truth by their pulse identity (drive,
+scanner channel, GPS time, return number), so files whose point order changed
+(tiles, merged drives) are evaluated correctly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ._atomic import write_text_atomic
+from .classes import Class
+from .errors import ConfigError, InputFileNotFoundError
+from .io import iter_chunks
+
+__all__ = ["POINT_GROUPS", "point_metrics", "evaluate_points", "load_truth_points", "write_metrics"]
+
+logger = logging.getLogger(__name__)
+
+#: Evaluated classes and the codes each stands for.
+POINT_GROUPS = {
+    "ground": (Class.GROUND,),
+    "road_surface": (Class.ROAD_SURFACE,),
+    "ground_or_road": (Class.GROUND, Class.ROAD_SURFACE),
+    "curb": (Class.CURB,),
+    "road_marking": (Class.ROAD_MARKING,),
+    "noise": (Class.LOW_NOISE, Class.HIGH_NOISE),
+    "low_noise": (Class.LOW_NOISE,),
+    "high_noise": (Class.HIGH_NOISE,),
+}
+
+
+def point_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict:
+    """Precision, recall, F1 and support per group of :data:`POINT_GROUPS`, plus the confusion matrix.
+
+    A metric with no positives (nothing predicted, or nothing true) is None.
+    """
+    truth = np.asarray(truth, dtype=np.uint8)
+    predicted = np.asarray(predicted, dtype=np.uint8)
+    if truth.shape != predicted.shape:
+        raise ValueError(f"truth and prediction differ in length: {truth.shape} vs {predicted.shape}")
+    out = {}
+    for name, codes in POINT_GROUPS.items():
+        t = np.isin(truth, codes)
+        p = np.isin(predicted, codes)
+        tp = int((t & p).sum())
+        npred, ntrue = int(p.sum()), int(t.sum())
+        prec = tp / npred if npred else None
+        rec = tp / ntrue if ntrue else None
+        f1 = (2 * prec * rec / (prec + rec)) if (prec and rec) else (0.0 if (npred and ntrue) else None)
+        out[name] = {"precision": prec, "recall": rec, "f1": f1, "support": ntrue, "predicted": npred}
+    labels = sorted(set(np.unique(truth).tolist()) | set(np.unique(predicted).tolist()))
+    lut = {c: i for i, c in enumerate(labels)}
+    ti = np.vectorize(lut.get)(truth) if len(truth) else np.empty(0, int)
+    pi = np.vectorize(lut.get)(predicted) if len(predicted) else np.empty(0, int)
+    cm = np.zeros((len(labels), len(labels)), np.int64)
+    np.add.at(cm, (ti, pi), 1)
+    out["confusion"] = {"labels": labels, "rows_truth_cols_predicted": cm.tolist()}
+    out["points"] = int(len(truth))
+    return out
+
+
+def _keys(cloud) -> np.ndarray:
+    """One sortable record per pulse return: drive, channel, time, return number."""
+    a = cloud.attrs
+    n = len(cloud)
+    rec = np.empty(n, dtype=[("src", "<u2"), ("ch", "u1"), ("t", "<f8"), ("ret", "u1")])
+    rec["src"] = a.get("point_source_id", np.zeros(n, np.uint16))
+    rec["ch"] = a.get("scanner_channel", np.zeros(n, np.uint8))
+    rec["t"] = a["gps_time"]
+    rec["ret"] = a.get("return_number", np.zeros(n, np.uint8))
+    return rec
+
+
+def load_truth_points(sim_dir) -> tuple[np.ndarray, np.ndarray]:
+    """Keys and true classes of every simulated point, sorted by key."""
+    sim_dir = Path(sim_dir)
+    tdir = sim_dir / "truth"
+    if not tdir.is_dir():
+        raise InputFileNotFoundError(tdir, "truth directory (written by hdmap simulate)")
+    keys, classes = [], []
+    k = 0
+    while (sim_dir / f"drive_{k}.laz").exists():
+        cls_path = tdir / f"classes_{k}.npy"
+        if not cls_path.exists():
+            raise InputFileNotFoundError(cls_path, "truth class file")
+        cls = np.load(cls_path)
+        n0 = 0
+        for chunk in iter_chunks(sim_dir / f"drive_{k}.laz"):
+            keys.append(_keys(chunk))
+            classes.append(cls[n0:n0 + len(chunk)])
+            n0 += len(chunk)
+        if n0 != len(cls):
+            raise ConfigError(f"{cls_path}: {len(cls)} classes for {n0} points in drive_{k}.laz; truth and drive differ")
+        k += 1
+    if k == 0:
+        raise InputFileNotFoundError(sim_dir / "drive_0.laz", "simulated drive")
+    keys = np.concatenate(keys)
+    classes = np.concatenate(classes)
+    order = np.argsort(keys, kind="stable", order=("src", "ch", "t", "ret"))
+    return keys[order], classes[order]
+
+
+def evaluate_points(sim_dir, classified) -> dict:
+    """Point metrics of classified LAZ file(s) against the truth of a simulation directory."""
+    tkeys, tcls = load_truth_points(sim_dir)
+    paths = [classified] if isinstance(classified, (str, Path)) else list(classified)
+    pk, pc = [], []
+    for path in paths:
+        for chunk in iter_chunks(path):
+            if "gps_time" not in chunk.attrs:
+                raise ConfigError(f"{path}: no GPS time; cannot match points to the truth")
+            pk.append(_keys(chunk))
+            pc.append(chunk.attrs["classification"].astype(np.uint8))
+    pkeys = np.concatenate(pk)
+    pcls = np.concatenate(pc)
+    order = np.argsort(pkeys, kind="stable", order=("src", "ch", "t", "ret"))
+    pkeys, pcls = pkeys[order], pcls[order]
+    pos = np.searchsorted(tkeys, pkeys)
+    ok = (pos < len(tkeys))
+    ok[ok] &= tkeys[pos[ok]] == pkeys[ok]
+    if not ok.all():
+        raise ConfigError(
+            f"{int((~ok).sum())} of {len(pkeys)} classified points have no counterpart in {sim_dir}; "
+            "evaluate a classification of that simulation"
+        )
+    metrics = point_metrics(tcls[pos], pcls)
+    metrics["coverage"] = len(pkeys) / len(tkeys)
+    return metrics
+
+
+def write_metrics(path, metrics: dict) -> Path:
+    return write_text_atomic(path, json.dumps(metrics, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,866 @@
+"""Grid kernels: binning points into cells (CSR), per-cell statistics, raster filters,
+region growing, connected components, distance transforms and voxel neighbourhood counts.
+
+Rasters are 2D float64 arrays indexed ``[ix, iy]``; empty cells are NaN. Every
+function has a plain NumPy/SciPy reference in ``tests/kernels``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ._jit import jit, jit_parallel
+
+__all__ = [
+    "cell_index", "bin_points", "cell_stats", "min_filter", "max_filter", "median3", "percentile_filter",
+    "grow_region", "label_components", "distance_transform", "fill_nearest", "voxel_neighbour_counts",
+    "gather_cells", "curb_steps", "DIRECTIONS", "nearest_fill", "binned_quantiles", "component_shapes",
+    "nearest_in_group", "similar_neighbours", "closest_level",
+]
+
+
+# --------------------------------------------------------------------------
+# binning
+# --------------------------------------------------------------------------
+def cell_index(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int) -> np.ndarray:
+    """Flat cell index ``ix * ny + iy`` of each point; -1 outside the grid."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y differ in shape: {x.shape} vs {y.shape}")
+    if not cell > 0:
+        raise ValueError(f"cell must be positive, got {cell}")
+    return _cell_index(x, y, float(x0), float(y0), float(cell), int(nx), int(ny))
+
+
+@jit_parallel
+def _cell_index(x, y, x0, y0, cell, nx, ny):
+    n = x.shape[0]
+    out = np.empty(n, np.int64)
+    inv = 1.0 / cell
+    for i in prange(n):
+        fx = (x[i] - x0) * inv
+        fy = (y[i] - y0) * inv
+        if not (fx >= 0 and fy >= 0 and fx < nx and fy < ny):  # NaN fails too
+            out[i] = -1
+        else:
+            out[i] = int(fx) * ny + int(fy)
+    return out
+
+
+def bin_points(idx: np.ndarray, ncell: int):
+    """Counting sort of points by cell: ``(start, order)`` with the points of cell c at
+    ``order[start[c]:start[c+1]]`` in their original order; points with idx < 0 are left out."""
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    return _bin_points(idx, int(ncell))
+
+
+@jit
+def _bin_points(idx, ncell):
+    counts = np.zeros(ncell + 1, np.int64)
+    for i in range(idx.shape[0]):
+        c = idx[i]
+        if c >= 0:
+            counts[c + 1] += 1
+    start = np.empty(ncell + 1, np.int64)
+    start[0] = 0
+    for c in range(ncell):
+        start[c + 1] = start[c] + counts[c + 1]
+    fill = start[:-1].copy()
+    order = np.empty(start[ncell], np.int64)
+    for i in range(idx.shape[0]):
+        c = idx[i]
+        if c >= 0:
+            order[fill[c]] = i
+            fill[c] += 1
+    return start, order
+
+
+def cell_stats(values: np.ndarray, start: np.ndarray, order: np.ndarray):
+    """Per cell: lowest value, second lowest, highest, count (NaN / 0 for empty cells)."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    return _cell_stats(values, start, order)
+
+
+@jit_parallel
+def _cell_stats(v, start, order):
+    ncell = start.shape[0] - 1
+    lo1 = np.full(ncell, np.nan)
+    lo2 = np.full(ncell, np.nan)
+    hi = np.full(ncell, np.nan)
+    cnt = np.zeros(ncell, np.int64)
+    for c in prange(ncell):
+        a = start[c]
+        b = start[c + 1]
+        if b == a:
+            continue
+        m1 = np.inf
+        m2 = np.inf
+        mx = -np.inf
+        for k in range(a, b):
+            z = v[order[k]]
+            if z < m1:
+                m2 = m1
+                m1 = z
+            elif z < m2:
+                m2 = z
+            if z > mx:
+                mx = z
+        lo1[c] = m1
+        lo2[c] = m2 if m2 < np.inf else m1
+        hi[c] = mx
+        cnt[c] = b - a
+    return lo1, lo2, hi, cnt
+
+
+def gather_cells(grid: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``grid.ravel()[idx]`` with NaN where idx < 0."""
+    return _gather(np.ascontiguousarray(grid, dtype=np.float64).ravel(), np.ascontiguousarray(idx, dtype=np.int64))
+
+
+@jit_parallel
+def _gather(flat, idx):
+    out = np.empty(idx.shape[0])
+    for i in prange(idx.shape[0]):
+        c = idx[i]
+        out[i] = flat[c] if c >= 0 else np.nan
+    return out
+
+
+# --------------------------------------------------------------------------
+# raster filters (NaN = empty, ignored)
+# --------------------------------------------------------------------------
+def min_filter(grid: np.ndarray, radius: int) -> np.ndarray:
+    """Minimum over the (2r+1)^2 window of non-empty cells; NaN where the window is empty."""
+    g = np.ascontiguousarray(grid, dtype=np.float64)
+    return _minmax_filter(g, int(radius), True)
+
+
+def max_filter(grid: np.ndarray, radius: int) -> np.ndarray:
+    """Maximum over the (2r+1)^2 window of non-empty cells; NaN where the window is empty."""
+    g = np.ascontiguousarray(grid, dtype=np.float64)
+    return _minmax_filter(g, int(radius), False)
+
+
+@jit_parallel
+def _minmax_1d_rows(g, r, is_min):
+    nx, ny = g.shape
+    out = np.empty_like(g)
+    for i in prange(nx):
+        for j in range(ny):
+            best = np.inf if is_min else -np.inf
+            found = False
+            for k in range(max(j - r, 0), min(j + r + 1, ny)):
+                v = g[i, k]
+                if v == v:
+                    found = True
+                    if is_min:
+                        if v < best:
+                            best = v
+                    elif v > best:
+                        best = v
+            out[i, j] = best if found else np.nan
+    return out
+
+
+def _minmax_filter(g, r, is_min):
+    a = _minmax_1d_rows(g, r, is_min)
+    return np.ascontiguousarray(_minmax_1d_rows(np.ascontiguousarray(a.T), r, is_min).T)
+
+
+def median3(grid: np.ndarray) -> np.ndarray:
+    """Median of the non-empty cells of each 3x3 window (NaN where all are empty)."""
+    return _median3(np.ascontiguousarray(grid, dtype=np.float64))
+
+
+@jit_parallel
+def _median3(g):
+    nx, ny = g.shape
+    out = np.full_like(g, np.nan)
+    for i in prange(nx):
+        buf = np.empty(9)
+        for j in range(ny):
+            m = 0
+            for a in range(max(i - 1, 0), min(i + 2, nx)):
+                for b in range(max(j - 1, 0), min(j + 2, ny)):
+                    v = g[a, b]
+                    if v == v:
+                        buf[m] = v
+                        m += 1
+            if m:
+                s = np.sort(buf[:m])
+                out[i, j] = s[m // 2] if m % 2 else 0.5 * (s[m // 2 - 1] + s[m // 2])
+    return out
+
+
+def percentile_filter(grid: np.ndarray, radius: int, q: float, min_count: int = 1) -> np.ndarray:
+    """q-th percentile (0-100, lower value, no interpolation) of the non-empty cells in each
+    (2r+1)^2 window; NaN where fewer than *min_count* cells are non-empty."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"q must be in 0..100, got {q}")
+    return _percentile_filter(np.ascontiguousarray(grid, dtype=np.float64), int(radius), float(q), int(min_count))
+
+
+@jit_parallel
+def _percentile_filter(g, r, q, min_count):
+    nx, ny = g.shape
+    out = np.full_like(g, np.nan)
+    w = 2 * r + 1
+    for i in prange(nx):
+        buf = np.empty(w * w)
+        for j in range(ny):
+            m = 0
+            for a in range(max(i - r, 0), min(i + r + 1, nx)):
+                for b in range(max(j - r, 0), min(j + r + 1, ny)):
+                    v = g[a, b]
+                    if v == v:
+                        buf[m] = v
+                        m += 1
+            if m >= min_count and m > 0:
+                k = int(np.floor(q / 100.0 * (m - 1)))
+                out[i, j] = np.partition(buf[:m], k)[k]
+    return out
+
+
+# --------------------------------------------------------------------------
+# regions
+# --------------------------------------------------------------------------
+def grow_region(seeds: np.ndarray, allowed: np.ndarray, height: np.ndarray, max_step: float,
+                connectivity: int = 8) -> np.ndarray:
+    """Cells reachable from *seeds* through *allowed* cells, each step changing *height* by at most *max_step*.
+
+    Seeds that are not allowed are ignored. Returns a boolean raster.
+    """
+    if connectivity not in (4, 8):
+        raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
+    return _grow(np.ascontiguousarray(seeds, dtype=np.bool_), np.ascontiguousarray(allowed, dtype=np.bool_),
+                 np.ascontiguousarray(height, dtype=np.float64), float(max_step), connectivity == 8)
+
+
+@jit
+def _grow(seeds, allowed, h, max_step, eight):
+    nx, ny = seeds.shape
+    out = np.zeros((nx, ny), np.bool_)
+    queue = np.empty(nx * ny, np.int64)
+    head = 0
+    tail = 0
+    for i in range(nx):
+        for j in range(ny):
+            if seeds[i, j] and allowed[i, j]:
+                out[i, j] = True
+                queue[tail] = i * ny + j
+                tail += 1
+    di = np.array([1, -1, 0, 0, 1, 1, -1, -1])
+    dj = np.array([0, 0, 1, -1, 1, -1, 1, -1])
+    nn = 8 if eight else 4
+    while head < tail:
+        c = queue[head]
+        head += 1
+        i = c // ny
+        j = c % ny
+        for k in range(nn):
+            a = i + di[k]
+            b = j + dj[k]
+            if a < 0 or b < 0 or a >= nx or b >= ny or out[a, b] or not allowed[a, b]:
+                continue
+            if abs(h[a, b] - h[i, j]) <= max_step:
+                out[a, b] = True
+                queue[tail] = a * ny + b
+                tail += 1
+    return out
+
+
+def label_components(mask: np.ndarray, connectivity: int = 8):
+    """Connected components of a boolean raster: ``(labels, count)``, labels 1..count, 0 = background."""
+    if connectivity not in (4, 8):
+        raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
+    return _label(np.ascontiguousarray(mask, dtype=np.bool_), connectivity == 8)
+
+
+@jit
+def _label(mask, eight):
+    nx, ny = mask.shape
+    labels = np.zeros((nx, ny), np.int64)
+    queue = np.empty(nx * ny, np.int64)
+    di = np.array([1, -1, 0, 0, 1, 1, -1, -1])
+    dj = np.array([0, 0, 1, -1, 1, -1, 1, -1])
+    nn = 8 if eight else 4
+    n = 0
+    for i0 in range(nx):
+        for j0 in range(ny):
+            if not mask[i0, j0] or labels[i0, j0]:
+                continue
+            n += 1
+            labels[i0, j0] = n
+            head = 0
+            tail = 1
+            queue[0] = i0 * ny + j0
+            while head < tail:
+                c = queue[head]
+                head += 1
+                i = c // ny
+                j = c % ny
+                for k in range(nn):
+                    a = i + di[k]
+                    b = j + dj[k]
+                    if a < 0 or b < 0 or a >= nx or b >= ny or labels[a, b] or not mask[a, b]:
+                        continue
+                    labels[a, b] = n
+                    queue[tail] = a * ny + b
+                    tail += 1
+    return labels, n
+
+
+def distance_transform(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (in cells) from every cell to the nearest True cell (inf if there is none).
+
+    Exact two-pass algorithm (Felzenszwalb & Huttenlocher, lower envelope of parabolas).
+    """
+    return _edt(np.ascontiguousarray(mask, dtype=np.bool_))
+
+
+@jit
+def _edt_1d(f, out, v, z):
+    """Squared distance transform of a 1D sampled function f (inf = no site)."""
+    n = f.shape[0]
+    k = -1
+    for q in range(n):
+        if f[q] == np.inf:
+            continue
+        s = 0.0
+        while k >= 0:
+            p = v[k]
+            s = ((f[q] + q * q) - (f[p] + p * p)) / (2.0 * q - 2.0 * p)
+            if s <= z[k]:
+                k -= 1
+            else:
+                break
+        if k < 0:
+            k = 0
+            v[0] = q
+            z[0] = -np.inf
+            z[1] = np.inf
+        else:
+            k += 1
+            v[k] = q
+            z[k] = s
+            z[k + 1] = np.inf
+    if k < 0:
+        for q in range(n):
+            out[q] = np.inf
+        return
+    k = 0
+    for q in range(n):
+        while z[k + 1] < q:
+            k += 1
+        p = v[k]
+        out[q] = (q - p) * (q - p) + f[p]
+
+
+@jit
+def _edt(mask):
+    nx, ny = mask.shape
+    d2 = np.empty((nx, ny))
+    for i in range(nx):
+        for j in range(ny):
+            d2[i, j] = 0.0 if mask[i, j] else np.inf
+    m = max(nx, ny)
+    f = np.empty(m)
+    out = np.empty(m)
+    v = np.empty(m, np.int64)
+    z = np.empty(m + 1)
+    for i in range(nx):
+        for j in range(ny):
+            f[j] = d2[i, j]
+        _edt_1d(f[:ny], out[:ny], v, z)
+        for j in range(ny):
+            d2[i, j] = out[j]
+    for j in range(ny):
+        for i in range(nx):
+            f[i] = d2[i, j]
+        _edt_1d(f[:nx], out[:nx], v, z)
+        for i in range(nx):
+            d2[i, j] = out[i]
+    return np.sqrt(d2)
+
+
+def fill_nearest(grid: np.ndarray, max_radius: int) -> np.ndarray:
+    """Fill empty (NaN) cells with the mean of the non-empty cells at the smallest ring distance
+    (Chebyshev rings up to *max_radius*); cells farther than that stay NaN."""
+    return _fill_nearest(np.ascontiguousarray(grid, dtype=np.float64), int(max_radius))
+
+
+@jit_parallel
+def _fill_nearest(g, R):
+    nx, ny = g.shape
+    out = g.copy()
+    for i in prange(nx):
+        for j in range(ny):
+            if g[i, j] == g[i, j]:
+                continue
+            for r in range(1, R + 1):
+                s = 0.0
+                m = 0
+                for a in range(i - r, i + r + 1):
+                    if a < 0 or a >= nx:
+                        continue
+                    for b in range(j - r, j + r + 1):
+                        if b < 0 or b >= ny:
+                            continue
+                        if max(abs(a - i), abs(b - j)) != r:
+                            continue
+                        v = g[a, b]
+                        if v == v:
+                            s += v
+                            m += 1
+                if m:
+                    out[i, j] = s / m
+                    break
+    return out
+
+
+def nearest_fill(grid: np.ndarray, max_dist: float = np.inf) -> np.ndarray:
+    """Fill empty (NaN) cells with the value of the nearest non-empty cell (chamfer 3-4 distance,
+    two raster passes); cells farther than *max_dist* cells stay NaN."""
+    return _nearest_fill(np.ascontiguousarray(grid, dtype=np.float64), float(max_dist))
+
+
+@jit
+def _nearest_fill(g, max_dist):
+    nx, ny = g.shape
+    d = np.full((nx, ny), np.inf)
+    src = np.full((nx, ny), -1, np.int64)
+    for i in range(nx):
+        for j in range(ny):
+            if g[i, j] == g[i, j]:
+                d[i, j] = 0.0
+                src[i, j] = i * ny + j
+    # forward pass: neighbours above and to the left
+    for i in range(nx):
+        for j in range(ny):
+            for di, dj, w in ((-1, -1, 4.0), (-1, 0, 3.0), (-1, 1, 4.0), (0, -1, 3.0)):
+                a = i + di
+                b = j + dj
+                if a < 0 or b < 0 or b >= ny:
+                    continue
+                if d[a, b] + w < d[i, j]:
+                    d[i, j] = d[a, b] + w
+                    src[i, j] = src[a, b]
+    for i in range(nx - 1, -1, -1):
+        for j in range(ny - 1, -1, -1):
+            for di, dj, w in ((1, 1, 4.0), (1, 0, 3.0), (1, -1, 4.0), (0, 1, 3.0)):
+                a = i + di
+                b = j + dj
+                if a >= nx or b < 0 or b >= ny:
+                    continue
+                if d[a, b] + w < d[i, j]:
+                    d[i, j] = d[a, b] + w
+                    src[i, j] = src[a, b]
+    out = np.full((nx, ny), np.nan)
+    for i in range(nx):
+        for j in range(ny):
+            if src[i, j] >= 0 and d[i, j] <= 3.0 * max_dist:
+                out[i, j] = g[src[i, j] // ny, src[i, j] % ny]
+    return out
+
+
+# --------------------------------------------------------------------------
+# height steps
+# --------------------------------------------------------------------------
+def curb_steps(z: np.ndarray, spread: np.ndarray, hmin: float, hmax: float, flat: float, run: int,
+               max_spread: float):
+    """Cells on the low side of a height step between two flat, smooth levels (curb faces).
+
+    A cell c is a face cell when, along one of eight directions u, the cells c,
+    c-u, ... (``run`` cells) are flat, smooth and low, and ``run`` cells beyond
+    are between *hmin* and *hmax* higher on average and all clearly above the
+    low level, starting at c+u or, when the face itself lies in c+u, at c+2u.
+    At most one cell of a run may be empty. Smooth: at most one cell rough
+    (*spread*, e.g. the gap between a cell's two lowest points, above
+    *max_spread*: grass is rough, asphalt and stone are not); the upper side
+    may be rough (a grass island behind its curb), but then it need not be
+    flat, otherwise it must.
+
+    Returns ``(low, high, face, direction, gap)``: mean low and high level,
+    the face raster, the direction index (0..7 of DIRECTIONS) pointing up the
+    step, and 0/1 for a face at the edge of c / inside c+u.
+    """
+    if run < 2:
+        raise ValueError(f"run must be at least 2 cells, got {run}")
+    return _curb_steps(np.ascontiguousarray(z, dtype=np.float64), np.ascontiguousarray(spread, dtype=np.float64),
+                       float(hmin), float(hmax), float(flat), int(run), float(max_spread))
+
+
+#: The eight grid directions of :func:`curb_steps` as (di, dj).
+DIRECTIONS = np.array([[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=np.int64)
+
+
+@jit
+def _run_stats(z, spread, i, j, di, dj, k0, k1, max_spread):
+    """Mean, min, max, valid count and rough count of z at c + k*u for k in [k0, k1)."""
+    nx, ny = z.shape
+    s = 0.0
+    lo = np.inf
+    hi = -np.inf
+    n = 0
+    rough = 0
+    for k in range(k0, k1):
+        a = i + k * di
+        b = j + k * dj
+        if a < 0 or b < 0 or a >= nx or b >= ny:
+            return 0.0, 0.0, 0.0, -1000, 0
+        v = z[a, b]
+        if v == v:
+            s += v
+            n += 1
+            lo = min(lo, v)
+            hi = max(hi, v)
+            sp = spread[a, b]
+            if sp == sp and sp > max_spread:
+                rough += 1
+    return (s / n if n else 0.0), lo, hi, n, rough
+
+
+@jit_parallel
+def _curb_steps(z, spread, hmin, hmax, flat, run, max_spread):
+    nx, ny = z.shape
+    low = np.full((nx, ny), np.nan)
+    high = np.full((nx, ny), np.nan)
+    face = np.zeros((nx, ny), np.bool_)
+    direction = np.full((nx, ny), -1, np.int64)
+    gapr = np.zeros((nx, ny), np.int64)
+    dis = np.array([1, -1, 0, 0, 1, 1, -1, -1])
+    djs = np.array([0, 0, 1, -1, 1, -1, 1, -1])
+    for i in prange(nx):
+        for j in range(ny):
+            if z[i, j] != z[i, j]:
+                continue
+            for d in range(8):
+                di = dis[d]
+                dj = djs[d]
+                lm, llo, lhi, ln, lr = _run_stats(z, spread, i, j, -di, -dj, 0, run, max_spread)
+                if ln < run - 1 or lhi - llo > flat or lr > 1:
+                    continue
+                found = False
+                for gap in range(2):
+                    hm, hlo, hhi, hn, hr = _run_stats(z, spread, i, j, di, dj, 1 + gap, run + 1 + gap, max_spread)
+                    if hn < run - 1:
+                        continue
+                    # the upper side may be rough (grass on an island or verge) but all of it is above the step
+                    step = hm - lm
+                    if step < hmin or step > hmax or hlo - lm < 0.7 * hmin:
+                        continue
+                    if hr <= 1 and hhi - hlo > flat:
+                        continue
+                    if gap == 0:
+                        a = i + di
+                        b = j + dj
+                        v1 = z[a, b]
+                        if v1 != v1 or v1 - lm < 0.5 * step:
+                            continue
+                    face[i, j] = True
+                    low[i, j] = lm
+                    high[i, j] = hm
+                    direction[i, j] = d
+                    gapr[i, j] = gap
+                    found = True
+                    break
+                if found:
+                    break
+    return low, high, face, direction, gapr
+
+
+# --------------------------------------------------------------------------
+# voxels
+# --------------------------------------------------------------------------
+def voxel_neighbour_counts(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np.ndarray:
+    """For each point, the number of points in its 3x3x3 voxel neighbourhood (itself included).
+
+    Voxel coordinates are int64 arrays; counting uses an open-addressing hash
+    table, then one neighbourhood sum per occupied voxel, so the cost is
+    O(points + 27 * occupied voxels).
+    """
+    ix = np.ascontiguousarray(ix, dtype=np.int64)
+    iy = np.ascontiguousarray(iy, dtype=np.int64)
+    iz = np.ascontiguousarray(iz, dtype=np.int64)
+    return _voxel_counts(ix, iy, iz)
+
+
+@jit
+def _vkey(a, b, c):
+    return ((a + 1048576) << 42) | ((b + 1048576) << 21) | (c + 1048576)
+
+
+@jit
+def _hslot(key, mask):
+    h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
+    return np.int64((h >> np.uint64(20)) & np.uint64(mask))
+
+
+@jit
+def _voxel_counts(ix, iy, iz):
+    n = ix.shape[0]
+    size = 64
+    while size < 2 * n + 16:
+        size *= 2
+    mask = size - 1
+    keys = np.full(size, -1, np.int64)
+    counts = np.zeros(size, np.int64)
+    slot_of = np.empty(n, np.int64)
+    for i in range(n):
+        k = _vkey(ix[i], iy[i], iz[i])
+        s = _hslot(k, mask)
+        while keys[s] != -1 and keys[s] != k:
+            s = (s + 1) & mask
+        keys[s] = k
+        counts[s] += 1
+        slot_of[i] = s
+    nb = np.zeros(size, np.int64)
+    for s in range(size):
+        k = keys[s]
+        if k == -1:
+            continue
+        c = k & 2097151
+        b = (k >> 21) & 2097151
+        a = k >> 42
+        tot = 0
+        for da in range(-1, 2):
+            for db in range(-1, 2):
+                for dc in range(-1, 2):
+                    kk = ((a + da) << 42) | ((b + db) << 21) | (c + dc)
+                    t = _hslot(kk, mask)
+                    while keys[t] != -1:
+                        if keys[t] == kk:
+                            tot += counts[t]
+                            break
+                        t = (t + 1) & mask
+        nb[s] = tot
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = nb[slot_of[i]]
+    return out
+
+
+# --------------------------------------------------------------------------
+# grouped statistics
+# --------------------------------------------------------------------------
+def binned_quantiles(keys: np.ndarray, values: np.ndarray, nkeys: int, lo: float, hi: float, nbins: int,
+                     quantiles) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate quantiles of *values* per integer key, from histograms.
+
+    Values are binned into *nbins* equal bins over [lo, hi) (values outside are
+    clipped into the end bins); a quantile is the centre of the bin where the
+    cumulative count passes it. Returns ``(q, counts)`` with ``q`` of shape
+    (nkeys, len(quantiles)) (NaN for empty keys) and the sample count per key.
+    O(n + nkeys * nbins): no sorting.
+    """
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    qs = np.ascontiguousarray(quantiles, dtype=np.float64)
+    if keys.shape != values.shape:
+        raise ValueError("keys and values differ in shape")
+    if not hi > lo or nbins < 1:
+        raise ValueError("need hi > lo and nbins >= 1")
+    return _binned_quantiles(keys, values, int(nkeys), float(lo), float(hi), int(nbins), qs)
+
+
+@jit
+def _binned_quantiles(keys, values, nkeys, lo, hi, nbins, qs):
+    hist = np.zeros((nkeys, nbins), np.int64)
+    counts = np.zeros(nkeys, np.int64)
+    scale = nbins / (hi - lo)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if k < 0 or k >= nkeys:
+            continue
+        v = values[i]
+        if v != v:
+            continue
+        b = int((v - lo) * scale)
+        if b < 0:
+            b = 0
+        elif b >= nbins:
+            b = nbins - 1
+        hist[k, b] += 1
+        counts[k] += 1
+    out = np.full((nkeys, qs.shape[0]), np.nan)
+    width = (hi - lo) / nbins
+    for k in range(nkeys):
+        n = counts[k]
+        if n == 0:
+            continue
+        for m in range(qs.shape[0]):
+            target = qs[m] * n
+            c = 0
+            for b in range(nbins):
+                c += hist[k, b]
+                if c >= target and c > 0:
+                    out[k, m] = lo + (b + 0.5) * width
+                    break
+    return out, counts
+
+
+def component_shapes(labels: np.ndarray, x: np.ndarray, y: np.ndarray, n_labels: int, q: float = 0.05):
+    """Size of each labelled group of points along its main axis and across it.
+
+    For the points of each label 1..n_labels: count, length (spread between the
+    q and 1-q quantiles along the principal axis) and width (the same across it).
+    Quantiles instead of extremes keep a stray point from widening a stroke.
+    Returns ``(count, length, width)`` arrays indexed by label (index 0 unused).
+    """
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    return _component_shapes(labels, np.ascontiguousarray(x, dtype=np.float64),
+                             np.ascontiguousarray(y, dtype=np.float64), int(n_labels), float(q))
+
+
+@jit
+def _component_shapes(labels, x, y, nl, q):
+    start, order = _bin_points(labels, nl + 1)
+    count = np.zeros(nl + 1, np.int64)
+    length = np.zeros(nl + 1)
+    width = np.zeros(nl + 1)
+    for lab in range(1, nl + 1):
+        a = start[lab]
+        b = start[lab + 1]
+        m = b - a
+        count[lab] = m
+        if m < 2:
+            continue
+        mx = 0.0
+        my = 0.0
+        for k in range(a, b):
+            mx += x[order[k]]
+            my += y[order[k]]
+        mx /= m
+        my /= m
+        sxx = 0.0
+        syy = 0.0
+        sxy = 0.0
+        for k in range(a, b):
+            dx = x[order[k]] - mx
+            dy = y[order[k]] - my
+            sxx += dx * dx
+            syy += dy * dy
+            sxy += dx * dy
+        ang = 0.5 * np.arctan2(2 * sxy, sxx - syy)
+        ux = np.cos(ang)
+        uy = np.sin(ang)
+        u = np.empty(m)
+        v = np.empty(m)
+        for k in range(a, b):
+            dx = x[order[k]] - mx
+            dy = y[order[k]] - my
+            u[k - a] = dx * ux + dy * uy
+            v[k - a] = -dx * uy + dy * ux
+        u.sort()
+        v.sort()
+        lo = int(q * (m - 1))
+        hi = m - 1 - lo
+        length[lab] = u[hi] - u[lo]
+        width[lab] = v[hi] - v[lo]
+    return count, length, width
+
+
+def nearest_in_group(qx, qy, qg, px, py, pg, cell: float, radius: float) -> np.ndarray:
+    """Distance from each query point to the nearest reference point of the same group, in 2D.
+
+    Searches up to *radius* (metres; farther gives inf) using a grid of *cell*
+    metres. Groups are small non-negative integers (e.g. the drive of a point).
+    """
+    qx, qy, px, py = (np.ascontiguousarray(a, dtype=np.float64) for a in (qx, qy, px, py))
+    qg, pg = (np.ascontiguousarray(a, dtype=np.int64) for a in (qg, pg))
+    if len(px) == 0 or len(qx) == 0:
+        return np.full(len(qx), np.inf)
+    x0 = min(qx.min(), px.min()) - cell
+    y0 = min(qy.min(), py.min()) - cell
+    nx = int((max(qx.max(), px.max()) - x0) / cell) + 2
+    ny = int((max(qy.max(), py.max()) - y0) / cell) + 2
+    ng = int(max(qg.max(), pg.max())) + 1
+    return _nearest_in_group(qx, qy, qg, px, py, pg, x0, y0, float(cell), nx, ny, ng, float(radius))
+
+
+@jit
+def _nearest_in_group(qx, qy, qg, px, py, pg, x0, y0, cell, nx, ny, ng, radius):
+    key = np.empty(px.shape[0], np.int64)
+    for i in range(px.shape[0]):
+        ix = int((px[i] - x0) / cell)
+        iy = int((py[i] - y0) / cell)
+        key[i] = (ix * ny + iy) * ng + pg[i]
+    start, order = _bin_points(key, nx * ny * ng)
+    r = int(np.ceil(radius / cell))
+    out = np.full(qx.shape[0], np.inf)
+    for i in range(qx.shape[0]):
+        ix = int((qx[i] - x0) / cell)
+        iy = int((qy[i] - y0) / cell)
+        best = radius * radius
+        found = False
+        for a in range(max(ix - r, 0), min(ix + r + 1, nx)):
+            for b in range(max(iy - r, 0), min(iy + r + 1, ny)):
+                k = (a * ny + b) * ng + qg[i]
+                for m in range(start[k], start[k + 1]):
+                    j = order[m]
+                    d = (px[j] - qx[i]) ** 2 + (py[j] - qy[i]) ** 2
+                    if d <= best:
+                        best = d
+                        found = True
+        if found:
+            out[i] = np.sqrt(best)
+    return out
+
+
+def similar_neighbours(grid: np.ndarray, tol: float) -> np.ndarray:
+    """Number of the 8 neighbours of each cell whose value is within *tol* of the cell's (NaN: none)."""
+    return _similar_neighbours(np.ascontiguousarray(grid, dtype=np.float64), float(tol))
+
+
+@jit_parallel
+def _similar_neighbours(g, tol):
+    nx, ny = g.shape
+    out = np.zeros((nx, ny), np.int64)
+    for i in prange(nx):
+        for j in range(ny):
+            v = g[i, j]
+            if v != v:
+                continue
+            c = 0
+            for a in range(max(i - 1, 0), min(i + 2, nx)):
+                for b in range(max(j - 1, 0), min(j + 2, ny)):
+                    if (a != i or b != j) and abs(g[a, b] - v) <= tol:
+                        c += 1
+            out[i, j] = c
+    return out
+
+
+def closest_level(x, y, z, level: np.ndarray, x0: float, y0: float, cell: float) -> np.ndarray:
+    """For each point, the value of *level* among the 3x3 cells around it that is closest to its height.
+
+    A point at a step (a curb) finds the level it belongs to even when its own
+    cell holds the other one. NaN where the point is outside the raster or all
+    nine cells are empty.
+    """
+    x, y, z = (np.ascontiguousarray(a, dtype=np.float64) for a in (x, y, z))
+    return _closest_level(x, y, z, np.ascontiguousarray(level, dtype=np.float64), float(x0), float(y0), float(cell))
+
+
+@jit_parallel
+def _closest_level(x, y, z, level, x0, y0, cell):
+    nx, ny = level.shape
+    out = np.full(x.shape[0], np.nan)
+    for k in prange(x.shape[0]):
+        fi = (x[k] - x0) / cell
+        fj = (y[k] - y0) / cell
+        if not (fi >= 0 and fj >= 0 and fi < nx and fj < ny):
+            continue
+        i = int(fi)
+        j = int(fj)
+        best = np.inf
+        val = np.nan
+        for a in range(max(i - 1, 0), min(i + 2, nx)):
+            for b in range(max(j - 1, 0), min(j + 2, ny)):
+                v = level[a, b]
+                if v == v and abs(z[k] - v) < best:
+                    best = abs(z[k] - v)
+                    val = v
+        out[k] = val
+    return out

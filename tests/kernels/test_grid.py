@@ -1,0 +1,172 @@
+"""Grid kernels against plain NumPy/SciPy references, on random and edge-case input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+
+from hdmap.kernels import grid as G
+
+
+def random_raster(rng, nx, ny, empty=0.3):
+    g = rng.normal(0, 1, (nx, ny))
+    g[rng.random((nx, ny)) < empty] = np.nan
+    return g
+
+
+# --- binning -----------------------------------------------------------------
+@pytest.mark.parametrize("n", [0, 1, 1000])
+@pytest.mark.parametrize("offset", [0.0, 5e6])  # huge coordinates: EPSG:25832 northings
+def test_binning_and_stats(n, offset):
+    rng = np.random.default_rng(n)
+    x = rng.uniform(-1, 11, n) + offset
+    y = rng.uniform(-1, 6, n) + offset
+    z = rng.normal(0, 1, n)
+    idx = G.cell_index(x, y, offset, offset, 0.5, 20, 10)
+    fx, fy = np.floor((x - offset) / 0.5), np.floor((y - offset) / 0.5)
+    inside = (fx >= 0) & (fx < 20) & (fy >= 0) & (fy < 10)
+    np.testing.assert_array_equal(idx, np.where(inside, fx * 10 + fy, -1).astype(np.int64))
+    start, order = G.bin_points(idx, 200)
+    ref_order = np.flatnonzero(inside)[np.argsort(idx[inside], kind="stable")]
+    np.testing.assert_array_equal(order, ref_order)
+    np.testing.assert_array_equal(np.diff(start), np.bincount(idx[inside], minlength=200))
+    lo1, lo2, hi, cnt = G.cell_stats(z, start, order)
+    for c in range(200):
+        vals = np.sort(z[idx == c])
+        assert cnt[c] == len(vals)
+        if len(vals):
+            assert lo1[c] == vals[0] and hi[c] == vals[-1] and lo2[c] == vals[min(1, len(vals) - 1)]
+        else:
+            assert np.isnan(lo1[c]) and np.isnan(hi[c])
+
+
+def test_all_points_in_one_cell_and_nan_coordinates():
+    x = np.full(50, 1.25)
+    y = np.full(50, 1.25)
+    x[3] = np.nan
+    idx = G.cell_index(x, y, 0.0, 0.0, 1.0, 4, 4)
+    assert idx[3] == -1 and set(idx[idx >= 0]) == {5}
+    start, order = G.bin_points(idx, 16)
+    assert start[6] - start[5] == 49
+
+
+# --- filters ---------------------------------------------------------------
+def ref_minmax(g, r, fn, fill):
+    a = np.where(np.isnan(g), fill, g)
+    out = fn(a, size=2 * r + 1, mode="constant", cval=fill)
+    return np.where(np.isinf(out), np.nan, out)
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.integers(0, 1000), st.integers(1, 12), st.integers(1, 12), st.integers(0, 4))
+def test_min_max_filters(seed, nx, ny, r):
+    g = random_raster(np.random.default_rng(seed), nx, ny)
+    np.testing.assert_array_equal(G.min_filter(g, r), ref_minmax(g, r, ndimage.minimum_filter, np.inf))
+    np.testing.assert_array_equal(G.max_filter(g, r), ref_minmax(g, r, ndimage.maximum_filter, -np.inf))
+
+
+def ref_window(g, r, fn):
+    nx, ny = g.shape
+    out = np.full_like(g, np.nan)
+    for i in range(nx):
+        for j in range(ny):
+            w = g[max(i - r, 0):i + r + 1, max(j - r, 0):j + r + 1]
+            w = w[~np.isnan(w)]
+            if len(w):
+                out[i, j] = fn(w)
+    return out
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(0, 1000), st.integers(1, 10), st.integers(1, 10))
+def test_median3(seed, nx, ny):
+    g = random_raster(np.random.default_rng(seed), nx, ny)
+    np.testing.assert_allclose(G.median3(g), ref_window(g, 1, np.median), equal_nan=True)
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(0, 1000), st.integers(1, 10), st.integers(1, 10), st.integers(0, 3), st.floats(0, 100))
+def test_percentile_filter(seed, nx, ny, r, q):
+    g = random_raster(np.random.default_rng(seed), nx, ny)
+    ref = ref_window(g, r, lambda w: np.sort(w)[int(np.floor(q / 100 * (len(w) - 1)))])
+    np.testing.assert_allclose(G.percentile_filter(g, r, q), ref, equal_nan=True)
+
+
+# --- regions -----------------------------------------------------------------
+def ref_grow(seeds, allowed, h, step, eight):
+    nx, ny = seeds.shape
+    out = seeds & allowed
+    stack = list(zip(*np.nonzero(out)))
+    nb = [(1, 0), (-1, 0), (0, 1), (0, -1)] + ([(1, 1), (1, -1), (-1, 1), (-1, -1)] if eight else [])
+    while stack:
+        i, j = stack.pop()
+        for di, dj in nb:
+            a, b = i + di, j + dj
+            if 0 <= a < nx and 0 <= b < ny and not out[a, b] and allowed[a, b] and abs(h[a, b] - h[i, j]) <= step:
+                out[a, b] = True
+                stack.append((a, b))
+    return out
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(0, 5000), st.sampled_from([4, 8]))
+def test_grow_region(seed, conn):
+    rng = np.random.default_rng(seed)
+    nx, ny = rng.integers(1, 15, 2)
+    h = np.cumsum(rng.normal(0, 0.1, (nx, ny)), axis=0)
+    allowed = rng.random((nx, ny)) < 0.8
+    seeds = rng.random((nx, ny)) < 0.05
+    np.testing.assert_array_equal(G.grow_region(seeds, allowed, h, 0.12, conn), ref_grow(seeds, allowed, h, 0.12,
+                                                                                             conn == 8))
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(0, 5000), st.sampled_from([4, 8]))
+def test_label_components_same_partition_as_scipy(seed, conn):
+    rng = np.random.default_rng(seed)
+    nx, ny = rng.integers(1, 20, 2)
+    mask = rng.random((nx, ny)) < 0.45
+    labels, n = G.label_components(mask, conn)
+    structure = np.ones((3, 3)) if conn == 8 else None
+    ref, m = ndimage.label(mask, structure=structure)
+    assert n == m
+    # same partition: a one-to-one map between label values
+    pairs = set(zip(labels[mask].tolist(), ref[mask].tolist()))
+    assert len(pairs) == n
+    assert (labels[~mask] == 0).all()
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(0, 5000))
+def test_distance_transform(seed):
+    rng = np.random.default_rng(seed)
+    nx, ny = rng.integers(1, 25, 2)
+    mask = rng.random((nx, ny)) < rng.uniform(0.0, 0.3)
+    got = G.distance_transform(mask)
+    if not mask.any():
+        assert np.isinf(got).all()
+        return
+    np.testing.assert_allclose(got, ndimage.distance_transform_edt(~mask), atol=1e-9)
+
+
+def test_fill_nearest():
+    g = np.full((5, 5), np.nan)
+    g[0, 0] = 1.0
+    g[4, 4] = 3.0
+    out = G.fill_nearest(g, 2)
+    assert out[1, 1] == 1.0 and out[3, 3] == 3.0 and out[2, 2] == 2.0  # ring 2 from both: mean
+    assert np.isnan(G.fill_nearest(np.full((3, 3), np.nan), 5)).all()
+
+
+# --- voxels -------------------------------------------------------------------
+@settings(deadline=None, max_examples=30)
+@given(st.integers(0, 5000), st.integers(0, 300))
+def test_voxel_neighbour_counts(seed, n):
+    rng = np.random.default_rng(seed)
+    v = rng.integers(-4, 4, (n, 3)) + np.array([500_000, -200, 3])  # far from the origin too
+    got = G.voxel_neighbour_counts(v[:, 0], v[:, 1], v[:, 2])
+    ref = np.array([int((np.abs(v - p).max(axis=1) <= 1).sum()) for p in v], dtype=np.int64)
+    np.testing.assert_array_equal(got, ref)
