@@ -67,6 +67,8 @@ STAGES = {
     ]),
     "noise": ParamSet("noise", [
         Param("below", 0.25, "points this far below the ground are low noise (m)", 0.02, 5.0),
+        Param("below_reach", 1.0, "... where ground was seen within this distance (elsewhere the ground is extrapolated: "
+              "light wells, ramps, lower yards) (m)", 0.0, 100.0),
         Param("voxel", 0.5, "voxel size of the isolation test (m)", 0.05, 5.0),
         Param("max_neighbours", 2, "a point with at most this many points in its 3x3x3 voxel block (itself included) is isolated", 1, 100),
         Param("min_height", 0.25, "only points this far above the ground are tested for isolation (m)", 0.0, 10.0),
@@ -347,16 +349,21 @@ def _large_components(mask, min_cells: float) -> np.ndarray:
 # --------------------------------------------------------------------------
 # 2. noise
 # --------------------------------------------------------------------------
-def detect_noise(xyz: np.ndarray, dz: np.ndarray, params: dict | None = None) -> np.ndarray:
+def detect_noise(xyz: np.ndarray, dz: np.ndarray, params: dict | None = None, seen: np.ndarray | None = None) -> np.ndarray:
     """Noise class per point: 0 (not noise), 7 (low noise) or 18 (high noise).
 
-    *dz* is the height above the ground (:attr:`GroundModel.dz`).
+    *dz* is the height above the ground (:attr:`GroundModel.dz`); *seen*
+    (optional, per point) says whether ground was observed near the point:
+    only there is a point below the ground surface evidence of noise.
     """
     p = STAGES["noise"].resolve(params)
     out = np.zeros(len(xyz), np.uint8)
     dz = np.asarray(dz, dtype=np.float64)
     known = np.isfinite(dz)
-    out[known & (dz < -p["below"])] = Class.LOW_NOISE
+    below = known & (dz < -p["below"])
+    if seen is not None:
+        below &= seen
+    out[below] = Class.LOW_NOISE
     # far from any seen ground (NaN): only the isolation test applies, heights unknown count as high
     height = np.where(known, dz, np.inf)
     cand = np.flatnonzero(height > p["min_height"])
@@ -671,9 +678,11 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         good = np.isfinite(positions[:, 0])
         seeds = positions[good][:: max(int(good.sum() // 20000), 1)]
     ground = ground_model(xyz, seeds, p["ground"])
-    noise = detect_noise(xyz, ground.dz, p["noise"])
-    is_ground = (ground.dz >= -p["noise"]["below"]) & (ground.dz <= p["ground"]["tolerance"]) & (noise == 0)
     ix, iy = ground.frame.cells_of(xyz[:, :2])
+    reach = int(np.ceil(p["noise"]["below_reach"] / ground.frame.cell))
+    seen = G.max_filter(np.where(ground.ground_cell, 1.0, np.nan), reach) == 1.0 if reach else ground.ground_cell
+    noise = detect_noise(xyz, ground.dz, p["noise"], seen[ix, iy])
+    is_ground = (ground.dz >= -p["noise"]["below"]) & (ground.dz <= p["ground"]["tolerance"]) & (noise == 0)
     is_ground &= ground.ground_cell[ix, iy] | (ground.dz <= 0.5 * p["ground"]["tolerance"])
     curb, curb_frame, curb_zone = detect_curbs(xyz, ground, is_ground, p["curbs"], groups=source)
     road = detect_road(xyz, ground, is_ground & ~curb, curb_zone, curb_frame, seeds, p["road"], groups=source)

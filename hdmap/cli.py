@@ -124,7 +124,112 @@ def _add_simulate(sub) -> None:
     p.set_defaults(func=_cmd_simulate)
 
 
-_COMMANDS = [_add_info, _add_simulate, _add_demo]
+def _read_trajectories(paths, crs):
+    from .trajectory import Trajectory
+
+    return [Trajectory.read(p, crs=crs) for p in paths] if paths else None
+
+
+def _parse_params(items, path):
+    """``--param stage.name=value`` options and an optional TOML file -> nested dict."""
+    import tomllib
+
+    from .errors import ConfigError, ParameterError
+
+    params: dict = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                params = tomllib.load(fh)
+        except FileNotFoundError:
+            from .errors import InputFileNotFoundError
+
+            raise InputFileNotFoundError(path, "parameter file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); see docs for the parameter file format") from None
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ParameterError(f"--param {item!r}: expected STAGE.NAME=VALUE, e.g. --param ground.cell=0.2")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ParameterError(f"--param {item!r}: {value!r} is not a number") from None
+        stage, name = key.split(".", 1)
+        params.setdefault(stage, {})[name] = int(number) if number.is_integer() and "." not in value else number
+    return params
+
+
+def _cmd_classify(args) -> int:
+    from ._progress import progress_bar
+    from .classes import Class
+    from .io import read_header
+    from .stream import classify_file
+
+    trajectories = _read_trajectories(args.trajectory, args.crs)
+    params = _parse_params(args.param, args.params)
+    total = read_header(args.input).point_count
+    with progress_bar(total=total, desc=f"classifying {Path(args.input).name}", unit="pts", unit_scale=True,
+                      enabled=not args.quiet) as bar:
+        result = classify_file(args.input, args.output, trajectories, params, tile=args.tile, halo=args.halo,
+                               crs=args.crs, workdir=args.workdir, progress=bar.update)
+    names = {int(c): c.name.lower() for c in Class}
+    shares = ", ".join(f"{names.get(c, c)} {k / max(result.points, 1):.1%}" for c, k in sorted(result.counts.items()))
+    print(f"classified {result.points:,} points in {result.tiles} tile(s) -> {result.path} ({shares})")
+    return 0
+
+
+def _add_classify(sub) -> None:
+    from .stream import DEFAULT_HALO, DEFAULT_TILE
+
+    p = sub.add_parser(
+        "classify",
+        help="classify the points of a survey drive",
+        description="Label noise (7, 18), ground (2), road surface (11), curbs (67) and road markings (64) and write "
+        "the points with every input attribute kept. Streams: the file is processed in square tiles with a halo, "
+        "so memory follows the tile, not the file. Without --trajectory the road is seeded from the data and "
+        "intensity is only compared locally (logged).",
+    )
+    p.add_argument("input", metavar="IN", help="LAS/LAZ file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output LAS/LAZ file")
+    p.add_argument("--trajectory", action="append", metavar="FILE",
+                   help="vehicle trajectory (ASCII or SBET); repeat for several drives in one file")
+    p.add_argument("--crs", metavar="CRS", help="CRS of input and trajectory when their files carry none")
+    p.add_argument("--param", action="append", metavar="STAGE.NAME=VALUE",
+                   help="override a stage parameter, e.g. --param markings.ratio=2.0 (repeatable)")
+    p.add_argument("--params", metavar="TOML", help="parameter file: [ground] cell = 0.25 ...")
+    p.add_argument("--tile", type=float, default=DEFAULT_TILE, metavar="M", help="tile edge (default %(default)s m)")
+    p.add_argument("--halo", type=float, default=DEFAULT_HALO, metavar="M",
+                   help="context around each tile (default %(default)s m)")
+    p.add_argument("--workdir", metavar="DIR", help="directory for temporary tile files (default: beside OUT)")
+    p.set_defaults(func=_cmd_classify)
+
+
+def _cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_points, format_metrics, write_metrics
+
+    metrics = evaluate_points(args.truth, args.classified)
+    result = {"truth": str(args.truth), "classified": [str(p) for p in args.classified], "points": metrics}
+    if args.json:
+        write_metrics(args.json, result)
+    print(format_metrics(metrics))
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure a classification against simulator truth",
+        description="Match classified points to the truth of a simulation directory (by drive, scanner channel, GPS "
+        "time and return number) and report per-class precision, recall, F1 and the confusion matrix.",
+    )
+    p.add_argument("--truth", required=True, metavar="SIM_DIR", help="directory written by hdmap simulate")
+    p.add_argument("--classified", required=True, nargs="+", metavar="LAZ", help="classified file(s)")
+    p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON (keys points.<class>.f1, ...)")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+_COMMANDS = [_add_info, _add_simulate, _add_classify, _add_evaluate, _add_demo]
 
 
 # --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from .classes import Class
 from .errors import ConfigError, InputFileNotFoundError
 from .io import iter_chunks
 
-__all__ = ["POINT_GROUPS", "point_metrics", "evaluate_points", "load_truth_points", "write_metrics"]
+__all__ = ["POINT_GROUPS", "point_metrics", "evaluate_points", "load_truth_points", "write_metrics", "format_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def point_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict:
     cm = np.zeros((len(labels), len(labels)), np.int64)
     np.add.at(cm, (ti, pi), 1)
     out["confusion"] = {"labels": labels, "rows_truth_cols_predicted": cm.tolist()}
-    out["points"] = int(len(truth))
+    out["count"] = int(len(truth))
     return out
 
 
@@ -137,3 +137,16 @@ def evaluate_points(sim_dir, classified) -> dict:
 
 def write_metrics(path, metrics: dict) -> Path:
     return write_text_atomic(path, json.dumps(metrics, indent=2, sort_keys=False) + "\n")
+
+
+def format_metrics(metrics: dict) -> str:
+    """A small table of precision / recall / F1 per evaluated class."""
+
+    def f(v):
+        return "   -  " if v is None else f"{v:6.4f}"
+
+    lines = [f"{'class':15s} {'precision':>9s} {'recall':>9s} {'F1':>9s} {'truth pts':>11s}"]
+    for name in POINT_GROUPS:
+        m = metrics[name]
+        lines.append(f"{name:15s} {f(m['precision']):>9s} {f(m['recall']):>9s} {f(m['f1']):>9s} {m['support']:>11,d}")
+    return "\n".join(lines)
