@@ -35,6 +35,7 @@ intensity is compared with a smaller background window only; the log says so.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,12 +84,16 @@ STAGES = {
         Param("smooth", 0.04, "a cell whose two lowest points differ by more is rough (grass), not a curb side (m)", 0.0, 1.0),
         Param("width", 0.15, "width of the curb stone's top counted as curb (m)", 0.0, 0.6),
         Param("min_length", 1.0, "shorter runs of curb face are dropped (m)", 0.0, 20.0),
+        Param("bridge", 7.0, "gaps up to this long between aligned curb runs (parked cars, poles, lowered curbs at "
+              "crossings and driveways) still bar the road (m); side streets leave wider gaps", 0.0, 30.0),
+        Param("bridge_angle", 20.0, "... if both runs and the gap between them agree in direction within this (deg)",
+              0.0, 90.0),
     ]),
     "road": ParamSet("road", [
         Param("max_step", 0.04, "largest height step between neighbouring road cells (m)", 0.005, 0.5),
         Param("roughness", 0.05, "largest height spread of one drive's ground points in a road cell (m)", 0.005, 0.5),
         Param("tolerance", 0.06, "points up to this height above the road level in curb cells are road (m)", 0.01, 0.5),
-        Param("seed_radius", 1.6, "ground within this distance of the trajectory seeds the road (m): the vehicle's own lane", 0.5, 20.0),
+        Param("seed_radius", 1.2, "ground within this distance of the trajectory seeds the road (m): the vehicle's own lane", 0.5, 20.0),
         Param("seed_height", 0.06, "... if within this height of the level the vehicle stands on (m)", 0.005, 1.0),
     ]),
     "intensity": ParamSet("intensity", [
@@ -322,6 +327,17 @@ def _seed_cells(frame: _Frame, z, candidate, seeds_xyz, radius: float, height_to
         if not len(offs):
             return np.zeros_like(candidate), None
         vehicle_height = float(np.median(offs))
+    # the level the vehicle stands on: the median candidate height right under it (one cell around), which
+    # follows cross slope and roll better than the reference point's height minus one mean vehicle height
+    under = np.full((len(pos), 9), np.nan)
+    for k, (dx, dy) in enumerate((dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)):
+        a, b = np.clip(ix + dx, 0, frame.nx - 1), np.clip(iy + dy, 0, frame.ny - 1)
+        under[:, k] = np.where(candidate[a, b], z[a, b], np.nan)
+    expected = pos[:, 2] - vehicle_height
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.nanmedian(under, axis=1)
+    level = np.where(np.abs(level - expected) < max(height_tol, 0.25), level, expected)
     seeds = np.zeros_like(candidate)
     for dx in range(-r, r + 1):
         for dy in range(-r, r + 1):
@@ -329,8 +345,8 @@ def _seed_cells(frame: _Frame, z, candidate, seeds_xyz, radius: float, height_to
                 continue
             a, b = ix + dx, iy + dy
             ok = (a >= 0) & (a < frame.nx) & (b >= 0) & (b < frame.ny)
-            a, b, pz = a[ok], b[ok], pos[ok, 2]
-            good = candidate[a, b] & (np.abs(pz - vehicle_height - z[a, b]) < height_tol)
+            a, b, lv = a[ok], b[ok], level[ok]
+            good = candidate[a, b] & (np.abs(z[a, b] - lv) < height_tol)
             seeds[a[good], b[good]] = True
     return seeds, vehicle_height
 
@@ -415,7 +431,9 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
         long_ = length + frame.cell >= p["min_length"]
         long_[0] = False
         face = long_[labels]
-    zone = G.max_filter(np.where(face, 1.0, np.nan), 1) == 1.0
+        labels = np.where(face, labels, 0)
+    bridged = face | _bridge_gaps(labels, frame.cell, p["bridge"], p["bridge_angle"]) if n else face
+    zone = G.max_filter(np.where(bridged, 1.0, np.nan), 1) == 1.0
     if not face.any():
         return curb, frame, zone
     # every ground point near a face: low (road level), high (top level) or between (the face)
@@ -441,6 +459,61 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     top[qi] = dist <= p["width"] + 0.01
     curb[k] = between | top
     return curb, frame, zone
+
+
+def _bridge_gaps(labels: np.ndarray, cell: float, max_gap: float, max_angle_deg: float) -> np.ndarray:
+    """Raster of straight segments joining aligned runs of curb face across gaps up to *max_gap*.
+
+    Each labelled run gets its principal direction and its two end cells; two
+    ends of different runs are joined when the gap is short, both runs point
+    along the gap (within *max_angle_deg*) and neither end lies beside the
+    other run rather than beyond it.
+    """
+    out = np.zeros(labels.shape, np.bool_)
+    li, lj = np.nonzero(labels)
+    if not len(li) or max_gap <= 0:
+        return out
+    lab = labels[li, lj]
+    n = int(lab.max()) + 1
+    x, y = li.astype(np.float64), lj.astype(np.float64)
+    cnt = np.bincount(lab, minlength=n).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.bincount(lab, x, n) / cnt
+        my = np.bincount(lab, y, n) / cnt
+        dx, dy = x - mx[lab], y - my[lab]
+        sxx = np.bincount(lab, dx * dx, n) / cnt
+        syy = np.bincount(lab, dy * dy, n) / cnt
+        sxy = np.bincount(lab, dx * dy, n) / cnt
+    theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)
+    ux, uy = np.cos(theta), np.sin(theta)
+    t = dx * ux[lab] + dy * uy[lab]
+    ends = []  # (label, x, y, outward ux, outward uy)
+    for k in range(1, n):
+        m = np.flatnonzero(lab == k)
+        if len(m) < 2:
+            continue
+        a, b = m[np.argmin(t[m])], m[np.argmax(t[m])]
+        ends.append((k, x[a], y[a], -ux[k], -uy[k]))
+        ends.append((k, x[b], y[b], ux[k], uy[k]))
+    if len(ends) < 2:
+        return out
+    e = np.array(ends)
+    cos_max = np.cos(np.radians(max_angle_deg))
+    reach = max_gap / cell
+    for i in range(len(e)):
+        gx, gy = e[:, 1] - e[i, 1], e[:, 2] - e[i, 2]
+        dist = np.hypot(gx, gy)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            along_i = (gx * e[i, 3] + gy * e[i, 4]) / dist  # the gap continues run i outwards ...
+            along_j = -(gx * e[:, 3] + gy * e[:, 4]) / dist  # ... and reaches run j from its outer side
+        ok = (e[:, 0] != e[i, 0]) & (dist <= reach) & (dist > 0) & (along_i >= cos_max) & (along_j >= cos_max)
+        for j in np.flatnonzero(ok):
+            steps = int(np.ceil(dist[j] * 2)) + 1
+            s = np.linspace(0.0, 1.0, steps)
+            px = np.rint(e[i, 1] + s * gx[j]).astype(np.int64)
+            py = np.rint(e[i, 2] + s * gy[j]).astype(np.int64)
+            out[px, py] = True
+    return out
 
 
 # --------------------------------------------------------------------------
