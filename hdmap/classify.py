@@ -92,12 +92,13 @@ STAGES = {
     "road": ParamSet("road", [
         Param("max_step", 0.04, "largest height step between neighbouring road cells (m)", 0.005, 0.5),
         Param("roughness", 0.05, "largest height spread of one drive's ground points in a road cell (m)", 0.005, 0.5),
-        Param("tolerance", 0.06, "points up to this height above the road level in curb cells are road (m)", 0.01, 0.5),
+        Param("tolerance", 0.06, "points up to this height above the road level of their cell are road (m)", 0.01, 0.5),
         Param("seed_radius", 1.2, "ground within this distance of the trajectory seeds the road (m): the vehicle's own lane", 0.5, 20.0),
         Param("seed_height", 0.06, "... if within this height of the level the vehicle stands on (m)", 0.005, 1.0),
     ]),
     "intensity": ParamSet("intensity", [
         Param("range_bin", 0.25, "range bin of the empirical intensity curve (m)", 0.05, 5.0),
+        Param("range_smooth", 1.0, "the curve is a running median over this many metres of range on each side", 0.0, 10.0),
         Param("range_max", 120.0, "ranges beyond this share the last bin (m)", 5.0, 1000.0),
         Param("sectors", 12, "direction sectors around the vehicle in the empirical curve", 1, 72),
         Param("min_samples", 30, "road points needed in a (range, sector) bin; fewer: range-only curve", 1, 10000),
@@ -564,7 +565,8 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     in_road = road_cells[ix, iy]
     near_road = edge[ix, iy]
     level = ground.height[ix, iy]
-    return is_ground & (in_road | (near_road & (xyz[:, 2] - level < p["tolerance"])))
+    # a sparse cell can hold a curb's face and top above the road level: only points at that level are road
+    return is_ground & (in_road | near_road) & (xyz[:, 2] - level < p["tolerance"])
 
 
 def _largest_component(mask):
@@ -629,7 +631,14 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
         # bins with too few road points fall back to the range-only curve of their group
         key_r = ginv.astype(np.int64) * nr + rb
         q_r, cnt_r = G.binned_quantiles(key_r[sel_ok], logi[sel_ok], len(ug) * nr, 0.0, 11.1, 444, qs)
-        few = cnt < p["min_samples"]
+        # a solid line parallel to a straight drive fills one or two range bins almost alone: the curve is the
+        # running median over neighbouring bins (unbiased where it is linear, robust to a few painted bins)
+        k = int(round(p["range_smooth"] / p["range_bin"]))
+        q[cnt < p["min_samples"]] = np.nan
+        q = _running_median(q.reshape(len(ug), nr, na, len(qs)), k, axis=1).reshape(nkeys, len(qs))
+        q_r[cnt_r < p["min_samples"]] = np.nan
+        q_r = _running_median(q_r.reshape(len(ug), nr, len(qs)), k, axis=1).reshape(len(ug) * nr, len(qs))
+        few = ~np.isfinite(q[:, 1])
         fallback = np.repeat(q_r, na, axis=0)
         q[few] = fallback[few]
         ok = has & np.isfinite(q[key, 1])
@@ -654,6 +663,19 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
         b = np.where(np.isfinite(b), b, G.gather_cells(all_bg, cell[m]))
         ratio[m] = np.exp(lnorm[m] - b)
     return ratio, sigma, degraded
+
+
+def _running_median(a: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """Median over a window of 2k+1 along *axis*, ignoring NaN (NaN where the window holds none)."""
+    if k <= 0:
+        return a
+    a = np.moveaxis(a, axis, -1)
+    pad = np.pad(a, [(0, 0)] * (a.ndim - 1) + [(k, k)], constant_values=np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * k + 1, axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = np.nanmedian(win, axis=-1)
+    return np.moveaxis(out, -1, axis)
 
 
 def _cell_mean(values, idx, ncell):
@@ -772,6 +794,9 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         if no_range:
             degraded.append("intensity compared locally only (no ranges without a trajectory)")
         paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"]) & road
+        # the foot of a curb face sits at road level and its stone is brighter than asphalt: not paint
+        cx, cy = curb_frame.cells_of(xyz[:, :2])
+        paint &= ~curb_zone[cx, cy]
     else:
         degraded.append("no intensity: markings not detected")
     out[is_ground] = Class.GROUND
