@@ -82,6 +82,8 @@ STAGES = {
         Param("flat", 0.035, "height spread allowed on each side of a step (m)", 0.005, 0.2),
         Param("run", 4, "cells of flat ground needed on each side of a step", 2, 20),
         Param("smooth", 0.04, "a cell whose two lowest points differ by more is rough (grass), not a curb side (m)", 0.0, 1.0),
+        Param("foot", 0.015, "points this far above the road level at a face belong to the face (m) ...", 0.0, 0.2),
+        Param("foot_share", 0.15, "... or this share of the curb height, whichever is more (also below the top)", 0.0, 0.5),
         Param("width", 0.15, "width of the curb stone's top counted as curb (m)", 0.0, 0.6),
         Param("min_length", 1.0, "shorter runs of curb face are dropped (m)", 0.0, 20.0),
         Param("bridge", 7.0, "gaps up to this long between aligned curb runs (parked cars, poles, lowered curbs at "
@@ -445,7 +447,7 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     k = np.flatnonzero(is_ground & np.isfinite(lo_r[ix, iy]))
     lo, hg = lo_r[ix[k], iy[k]], hi_r[ix[k], iy[k]]
     zz = xyz[k, 2]
-    margin = np.maximum(0.3 * (hg - lo), 0.02)
+    margin = np.maximum(p["foot_share"] * (hg - lo), p["foot"])
     is_low = zz <= lo + margin
     is_high = (zz >= hg - margin) & (zz < hg + 0.06)
     between = ~is_low & (zz < hg - margin)

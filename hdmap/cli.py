@@ -163,19 +163,32 @@ def _parse_params(items, path):
 def _cmd_classify(args) -> int:
     from ._progress import progress_bar
     from .classes import Class
+    from .errors import ParameterError
     from .io import read_header
     from .stream import classify_file
 
+    inputs = [Path(p) for p in args.input]
+    out = Path(args.output)
+    if len(inputs) == 1 and not out.is_dir():
+        outputs = [out]
+    else:
+        if out.exists() and not out.is_dir():
+            raise ParameterError(f"-o {out}: with several inputs the output must be a directory")
+        names = [p.name for p in inputs]
+        if len(set(names)) != len(names):
+            raise ParameterError("several inputs share a file name; their outputs in one directory would collide")
+        out.mkdir(parents=True, exist_ok=True)
+        outputs = [out / p.name for p in inputs]
     trajectories = _read_trajectories(args.trajectory, args.crs)
     params = _parse_params(args.param, args.params)
-    total = read_header(args.input).point_count
-    with progress_bar(total=total, desc=f"classifying {Path(args.input).name}", unit="pts", unit_scale=True,
-                      enabled=not args.quiet) as bar:
-        result = classify_file(args.input, args.output, trajectories, params, tile=args.tile, halo=args.halo,
+    total = sum(read_header(p).point_count for p in inputs)
+    with progress_bar(total=total, desc="classifying", unit="pts", unit_scale=True, enabled=not args.quiet) as bar:
+        result = classify_file(inputs, outputs, trajectories, params, tile=args.tile, halo=args.halo,
                                crs=args.crs, workdir=args.workdir, progress=bar.update)
     names = {int(c): c.name.lower() for c in Class}
     shares = ", ".join(f"{names.get(c, c)} {k / max(result.points, 1):.1%}" for c, k in sorted(result.counts.items()))
-    print(f"classified {result.points:,} points in {result.tiles} tile(s) -> {result.path} ({shares})")
+    where = outputs[0] if len(outputs) == 1 else f"{len(outputs)} files in {out}"
+    print(f"classified {result.points:,} points in {result.tiles} tile(s) -> {where} ({shares})")
     return 0
 
 
@@ -190,8 +203,10 @@ def _add_classify(sub) -> None:
         "so memory follows the tile, not the file. Without --trajectory the road is seeded from the data and "
         "intensity is only compared locally (logged).",
     )
-    p.add_argument("input", metavar="IN", help="LAS/LAZ file")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output LAS/LAZ file")
+    p.add_argument("input", metavar="IN", nargs="+",
+                   help="LAS/LAZ file(s); several drives of one street are classified together")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output LAS/LAZ file, or a directory (required for several inputs; names are kept)")
     p.add_argument("--trajectory", action="append", metavar="FILE",
                    help="vehicle trajectory (ASCII or SBET); repeat for several drives in one file")
     p.add_argument("--crs", metavar="CRS", help="CRS of input and trajectory when their files carry none")

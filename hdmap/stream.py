@@ -48,7 +48,7 @@ _OPTIONAL = {"intensity": "u2", "gps_time": "f8", "point_source_id": "u2", "scan
 class ClassifyResult:
     """What :func:`classify_file` did."""
 
-    path: Path
+    path: Path | list  # the output, or the outputs of several inputs
     points: int
     tiles: int
     counts: dict = field(default_factory=dict)  # class code -> points
@@ -61,9 +61,12 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
 
     Parameters
     ----------
-    src, dst : path
-        Input and output LAS/LAZ. *dst* keeps every attribute of *src*; the
-        point format is raised to 6-10 when needed for classes above 31.
+    src, dst : path, or lists of paths of equal length
+        Input and output LAS/LAZ. Several inputs (drives of one campaign) are
+        classified together, so every place is judged with all drives that saw
+        it; each goes to its own output. An output keeps every attribute of its
+        input; the point format is raised to 6-10 when needed for classes
+        above 31.
     trajectory : Trajectory or list of Trajectory, optional
         See :func:`hdmap.classify.classify`.
     params : dict, optional
@@ -80,17 +83,23 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
     progress : callable, optional
         Called with a number of points as work advances (three passes).
     """
-    src, dst = Path(src), Path(dst)
-    if src.resolve() == dst.resolve():
-        raise ParameterError(f"{dst}: the output would overwrite the input {src}; choose another output path")
+    srcs = [Path(p) for p in ([src] if isinstance(src, (str, Path)) else src)]
+    dsts = [Path(p) for p in ([dst] if isinstance(dst, (str, Path)) else dst)]
+    if len(srcs) != len(dsts) or not srcs:
+        raise ParameterError(f"{len(srcs)} input(s) but {len(dsts)} output(s): give one output per input")
+    for a in srcs:
+        for b in dsts:
+            if a.resolve() == b.resolve():
+                raise ParameterError(f"{b}: the output would overwrite the input {a}; choose another output path")
     if not tile > 2 * halo:
         raise ParameterError(f"--tile ({tile} m) must be more than twice the halo ({halo} m)")
-    header = read_header(src)
-    n = int(header.point_count)
-    names = set(header.point_format.dimension_names)
-    fields = _FIELDS + [(k, v) for k, v in _OPTIONAL.items() if k in names]
-    dtype = np.dtype(fields)
-    base = Path(workdir) if workdir is not None else dst.parent
+    headers = [read_header(p) for p in srcs]
+    counts_in = [int(h.point_count) for h in headers]
+    n = sum(counts_in)
+    common = set.intersection(*(set(h.point_format.dimension_names) for h in headers))
+    dtype = np.dtype(_FIELDS + [(k, v) for k, v in _OPTIONAL.items() if k in common])
+    extra = dtype.names[4:]
+    base = Path(workdir) if workdir is not None else dsts[0].parent
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".hdmap-classify-", dir=base))
     tick = progress or (lambda k: None)
@@ -98,16 +107,19 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
         spill = TileSpill(tmp, tile, halo, dtype)
         offset = 0
         crs_seen = None
-        for chunk in iter_chunks(src, chunk_size, crs=crs):
-            crs_seen = chunk.crs
-            rec = np.empty(len(chunk), dtype)
-            rec["x"], rec["y"], rec["z"] = chunk.xyz[:, 0], chunk.xyz[:, 1], chunk.xyz[:, 2]
-            rec["index"] = np.arange(offset, offset + len(chunk))
-            for name in dtype.names[4:]:
-                rec[name] = chunk.attrs[name]
-            spill.add(rec)
-            offset += len(chunk)
-            tick(len(chunk) // 3)
+        for path in srcs:
+            for chunk in iter_chunks(path, chunk_size, crs=crs):
+                if crs_seen is not None and chunk.crs is not None and not chunk.crs.equals(crs_seen):
+                    raise ParameterError(f"{path}: CRS differs from {srcs[0]}'s; reproject the drives to one CRS first")
+                crs_seen = crs_seen or chunk.crs
+                rec = np.empty(len(chunk), dtype)
+                rec["x"], rec["y"], rec["z"] = chunk.xyz[:, 0], chunk.xyz[:, 1], chunk.xyz[:, 2]
+                rec["index"] = np.arange(offset, offset + len(chunk))
+                for name in extra:
+                    rec[name] = chunk.attrs[name]
+                spill.add(rec)
+                offset += len(chunk)
+                tick(len(chunk) // 3)
         spill.flush()
         labels = np.lib.format.open_memmap(tmp / "classes.npy", mode="w+", dtype=np.uint8, shape=(n,))
         labels[:] = Class.UNCLASSIFIED
@@ -117,8 +129,7 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
             rec = spill.load(key)
             biggest = max(biggest, len(rec))
             xyz = np.column_stack([rec["x"], rec["y"], rec["z"]])
-            attrs = {name: rec[name] for name in dtype.names[4:]}
-            cloud = PointCloud._unchecked(xyz, attrs, crs_seen, None)
+            cloud = PointCloud._unchecked(xyz, {name: rec[name] for name in extra}, crs_seen, None)
             codes = classify(cloud, trajectory, params)
             core = rec["core"]
             labels[rec["index"][core]] = codes[core]
@@ -128,12 +139,15 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
         labels.flush()
         counts = np.bincount(labels, minlength=256)
         offset = 0
-        with LasWriter(dst, max_class=int(np.flatnonzero(counts).max()) if n else None) as writer:
-            for chunk in iter_chunks(src, chunk_size, crs=crs):
-                codes = np.asarray(labels[offset:offset + len(chunk)])
-                writer.write(chunk.with_attrs(classification=codes))
-                offset += len(chunk)
-                tick(len(chunk) - len(chunk) // 3 * 2)
-        return ClassifyResult(dst, n, len(keys), {int(c): int(counts[c]) for c in np.flatnonzero(counts)}, biggest)
+        for path, out, count in zip(srcs, dsts, counts_in):
+            part = np.asarray(labels[offset:offset + count])
+            top = int(part.max()) if count else None
+            with LasWriter(out, max_class=top) as writer:
+                for chunk in iter_chunks(path, chunk_size, crs=crs):
+                    writer.write(chunk.with_attrs(classification=np.asarray(labels[offset:offset + len(chunk)])))
+                    offset += len(chunk)
+                    tick(len(chunk) - len(chunk) // 3 * 2)
+        return ClassifyResult(dsts[0] if len(dsts) == 1 else dsts, n, len(keys),
+                              {int(c): int(counts[c]) for c in np.flatnonzero(counts)}, biggest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

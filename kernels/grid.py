@@ -553,12 +553,14 @@ def _curb_steps(z, spread, hmin, hmax, flat, run, max_spread):
                         continue
                     if hr <= 1 and hhi - hlo > flat:
                         continue
+                    a = i + di
+                    b = j + dj
+                    v1 = z[a, b]
                     if gap == 0:
-                        a = i + di
-                        b = j + dj
-                        v1 = z[a, b]
                         if v1 != v1 or v1 - lm < 0.5 * step:
                             continue
+                    elif v1 == v1 and v1 - lm < 0.7 * hmin:
+                        continue  # c+u is still at the low level: the face is c+u's, not c's
                     face[i, j] = True
                     low[i, j] = lm
                     high[i, j] = hm
@@ -577,14 +579,22 @@ def _curb_steps(z, spread, hmin, hmax, flat, run, max_spread):
 def voxel_neighbour_counts(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np.ndarray:
     """For each point, the number of points in its 3x3x3 voxel neighbourhood (itself included).
 
-    Voxel coordinates are int64 arrays; counting uses an open-addressing hash
-    table, then one neighbourhood sum per occupied voxel, so the cost is
-    O(points + 27 * occupied voxels).
+    Voxel coordinates are int64 arrays, each spanning fewer than 2**21 - 2
+    voxels (they are shifted to the packed key's range here); counting uses an
+    open-addressing hash table, then one neighbourhood sum per occupied voxel,
+    so the cost is O(points + 27 * occupied voxels).
     """
-    ix = np.ascontiguousarray(ix, dtype=np.int64)
-    iy = np.ascontiguousarray(iy, dtype=np.int64)
-    iz = np.ascontiguousarray(iz, dtype=np.int64)
-    return _voxel_counts(ix, iy, iz)
+    out = []
+    for name, a in (("ix", ix), ("iy", iy), ("iz", iz)):
+        a = np.asarray(a, dtype=np.int64)
+        if len(a):
+            lo, hi = int(a.min()), int(a.max())
+            if hi - lo > (1 << 21) - 3:
+                raise ValueError(f"{name} spans {hi - lo + 1} voxels; at most {(1 << 21) - 2} fit the packed key "
+                                 "(use larger voxels or split the points)")
+            a = a - (lo + (1 << 20) - 1)
+        out.append(np.ascontiguousarray(a))
+    return _voxel_counts(*out)
 
 
 @jit
@@ -677,11 +687,13 @@ def _binned_quantiles(keys, values, nkeys, lo, hi, nbins, qs):
         v = values[i]
         if v != v:
             continue
-        b = int((v - lo) * scale)
-        if b < 0:
+        f = (v - lo) * scale  # clip before converting: huge values and inf must not overflow the int
+        if f < 0.0:
             b = 0
-        elif b >= nbins:
+        elif f >= nbins:
             b = nbins - 1
+        else:
+            b = int(f)
         hist[k, b] += 1
         counts[k] += 1
     out = np.full((nkeys, qs.shape[0]), np.nan)
@@ -777,18 +789,18 @@ def nearest_in_group(qx, qy, qg, px, py, pg, cell: float, radius: float) -> np.n
     nx = int((max(qx.max(), px.max()) - x0) / cell) + 2
     ny = int((max(qy.max(), py.max()) - y0) / cell) + 2
     ng = int(max(qg.max(), pg.max())) + 1
-    return _nearest_in_group(qx, qy, qg, px, py, pg, x0, y0, float(cell), nx, ny, ng, float(radius))
+    reach = int(min(np.ceil(radius / cell), max(nx, ny)))  # an infinite radius searches the whole grid
+    return _nearest_in_group(qx, qy, qg, px, py, pg, x0, y0, float(cell), nx, ny, ng, float(radius), reach)
 
 
 @jit
-def _nearest_in_group(qx, qy, qg, px, py, pg, x0, y0, cell, nx, ny, ng, radius):
+def _nearest_in_group(qx, qy, qg, px, py, pg, x0, y0, cell, nx, ny, ng, radius, r):
     key = np.empty(px.shape[0], np.int64)
     for i in range(px.shape[0]):
         ix = int((px[i] - x0) / cell)
         iy = int((py[i] - y0) / cell)
         key[i] = (ix * ny + iy) * ng + pg[i]
     start, order = _bin_points(key, nx * ny * ng)
-    r = int(np.ceil(radius / cell))
     out = np.full(qx.shape[0], np.inf)
     for i in range(qx.shape[0]):
         ix = int((qx[i] - x0) / cell)
