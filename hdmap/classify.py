@@ -275,7 +275,7 @@ def ground_model(xyz: np.ndarray, seeds_xyz: np.ndarray | None = None, params: d
     if seeds_xyz is not None and len(seeds_xyz):
         seeds, vehicle_height = _seed_cells(frame, z, candidate, seeds_xyz, 3.0, 0.2)
         if not seeds.any():
-            logger.info("no ground found near the trajectory here; seeding from the data")
+            logger.debug("no ground found near the trajectory here; seeding from the data")
             seeds = _large_components(candidate, p["min_area"] / frame.cell**2)
     else:
         seeds = _large_components(candidate, p["min_area"] / frame.cell**2)
@@ -734,7 +734,7 @@ def detect_markings(xyz: np.ndarray, ratio: np.ndarray, sigma: np.ndarray | None
 # --------------------------------------------------------------------------
 # everything
 # --------------------------------------------------------------------------
-def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool = False):
+def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool = False, log_degraded: bool = True):
     """Classify every point of a street scan.
 
     Parameters
@@ -749,7 +749,10 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         Stage parameters, ``{"ground": {"cell": 0.25}, ...}`` or
         ``{"ground.cell": 0.25}``; see :data:`STAGES`.
     details : bool
-        Also return a dict of intermediate results (ground model, ratios, ...).
+        Also return a dict of intermediate results (ground model, ratios,
+        ``degraded``: the steps that ran without what they need, ...).
+    log_degraded : bool
+        Log the degraded steps (callers that classify many tiles summarise them instead).
 
     Returns
     -------
@@ -761,7 +764,7 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     n = len(cloud)
     out = np.full(n, Class.UNCLASSIFIED, np.uint8)
     if n == 0:
-        return (out, {}) if details else out
+        return (out, {"degraded": []}) if details else out
     xyz = cloud.xyz
     source = cloud.attrs["point_source_id"].astype(np.int64) if "point_source_id" in cloud.attrs else None
     if source is not None and len(np.unique(source)) > 1:
@@ -807,7 +810,7 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     out[curb] = Class.CURB
     nz = noise > 0
     out[nz] = noise[nz]
-    for d in degraded:
+    for d in degraded if log_degraded else ():
         logger.info("classification degraded: %s", d)
     if details:
         return out, {"ground": ground, "noise": noise, "curb_zone": curb_zone, "curb_frame": curb_frame,

@@ -184,7 +184,8 @@ def _cmd_classify(args) -> int:
     total = sum(read_header(p).point_count for p in inputs)
     with progress_bar(total=total, desc="classifying", unit="pts", unit_scale=True, enabled=not args.quiet) as bar:
         result = classify_file(inputs, outputs, trajectories, params, tile=args.tile, halo=args.halo,
-                               crs=args.crs, workdir=args.workdir, progress=bar.update)
+                               max_tile_points=args.max_tile_points, crs=args.crs, workdir=args.workdir,
+                               progress=bar.update)
     names = {int(c): c.name.lower() for c in Class}
     shares = ", ".join(f"{names.get(c, c)} {k / max(result.points, 1):.1%}" for c, k in sorted(result.counts.items()))
     where = outputs[0] if len(outputs) == 1 else f"{len(outputs)} files in {out}"
@@ -193,14 +194,14 @@ def _cmd_classify(args) -> int:
 
 
 def _add_classify(sub) -> None:
-    from .stream import DEFAULT_HALO, DEFAULT_TILE
+    from .stream import DEFAULT_HALO, DEFAULT_MAX_TILE_POINTS, DEFAULT_TILE
 
     p = sub.add_parser(
         "classify",
         help="classify the points of a survey drive",
         description="Label noise (7, 18), ground (2), road surface (11), curbs (67) and road markings (64) and write "
         "the points with every input attribute kept. Streams: the file is processed in square tiles with a halo, "
-        "so memory follows the tile, not the file. Without --trajectory the road is seeded from the data and "
+        "so memory follows --max-tile-points, not the file. Without --trajectory the road is seeded from the data and "
         "intensity is only compared locally (logged).",
     )
     p.add_argument("input", metavar="IN", nargs="+",
@@ -213,7 +214,11 @@ def _add_classify(sub) -> None:
     p.add_argument("--param", action="append", metavar="STAGE.NAME=VALUE",
                    help="override a stage parameter, e.g. --param markings.ratio=2.0 (repeatable)")
     p.add_argument("--params", metavar="TOML", help="parameter file: [ground] cell = 0.25 ...")
-    p.add_argument("--tile", type=float, default=DEFAULT_TILE, metavar="M", help="tile edge (default %(default)s m)")
+    p.add_argument("--tile", type=float, default=DEFAULT_TILE, metavar="M",
+                   help="largest block edge (default %(default)s m); dense data get smaller blocks")
+    p.add_argument("--max-tile-points", type=int, default=DEFAULT_MAX_TILE_POINTS, metavar="N",
+                   help="most points classified at once, halo included: bounds memory (default %(default)s, "
+                   "about 2-3 GB)")
     p.add_argument("--halo", type=float, default=DEFAULT_HALO, metavar="M",
                    help="context around each tile (default %(default)s m)")
     p.add_argument("--workdir", metavar="DIR", help="directory for temporary tile files (default: beside OUT)")

@@ -3,15 +3,18 @@
 :func:`classify_file` reads the input in chunks three times at most:
 
 1. spill the fields classification needs (coordinates, intensity, GPS time,
-   drive and scanner channel, the point's index) into square tiles on disk,
-   each with a halo of its neighbours' points (:class:`hdmap.tiles.TileSpill`);
-2. classify tile by tile (halo included, so grid stages see across tile edges)
-   and keep the codes of the tile's own points in a memory-mapped array;
+   drive and scanner channel, the point's index) into small square base tiles
+   on disk (:class:`hdmap.tiles.TileSpill`), counting the points per tile;
+2. plan square blocks of base tiles, as large as ``tile`` allows while no
+   block with its halo holds more than ``max_tile_points`` (dense multi-pass
+   surveys get smaller blocks); classify block by block with the points of
+   the surrounding ``halo`` metres (so grid stages see across block edges) and
+   keep the codes of the block's own points in a memory-mapped array;
 3. stream the input again and write it out with the new classification: every
    input attribute and extra byte is kept, and nothing appears at the output
    path until the whole file is written.
 
-Peak memory follows the tile size (``tile`` m square plus halo), not the file.
+Peak memory follows ``max_tile_points``, not the file.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,14 +35,18 @@ from .io import DEFAULT_CHUNK_SIZE, LasWriter, iter_chunks, read_header
 from .pointcloud import PointCloud
 from .tiles import TileSpill
 
-__all__ = ["classify_file", "ClassifyResult", "DEFAULT_TILE", "DEFAULT_HALO"]
+__all__ = ["classify_file", "plan_blocks", "ClassifyResult", "DEFAULT_TILE", "DEFAULT_HALO", "DEFAULT_MAX_TILE_POINTS"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TILE = 100.0
 """Default tile edge (m) of :func:`classify_file`."""
-DEFAULT_HALO = 12.0
-"""Default halo (m): wider than the ground stage's opening window and fill distance."""
+DEFAULT_HALO = 8.0
+"""Default halo (m): wider than the ground stage's opening window and the intensity background."""
+DEFAULT_MAX_TILE_POINTS = 6_000_000
+"""Default largest number of points (block plus halo) classified at once: about 2.5 GB."""
+BASE_TILE = 5.0
+"""Edge of the base tiles on disk (m); blocks are made of them."""
 
 _FIELDS = [("x", "f8"), ("y", "f8"), ("z", "f8"), ("index", "i8")]
 _OPTIONAL = {"intensity": "u2", "gps_time": "f8", "point_source_id": "u2", "scanner_channel": "u1"}
@@ -53,10 +61,37 @@ class ClassifyResult:
     tiles: int
     counts: dict = field(default_factory=dict)  # class code -> points
     max_tile_points: int = 0
+    timing: dict = field(default_factory=dict)  # seconds: read_spill, classify (the stages alone), write
+
+
+def plan_blocks(counts: dict, base: float, halo: float, max_edge: float, max_points: int) -> tuple[int, int]:
+    """Block edge (in base tiles) for :func:`classify_file`, and the most points a block with its halo holds.
+
+    *counts* maps base-tile keys ``(tx, ty)`` to their numbers of points. The
+    largest edge up to *max_edge* metres whose fullest block, halo ring
+    included, stays within *max_points* wins (at least one base tile).
+    """
+    ring = int(np.ceil(halo / base))
+    keys = np.array(list(counts.keys()), dtype=np.int64).reshape(-1, 2)
+    vals = np.array(list(counts.values()), dtype=np.int64)
+    best = (1, 0)
+    for k in range(1, max(int(max_edge // base), 1) + 1):
+        load: dict = {}
+        for (tx, ty), c in zip(keys.tolist(), vals.tolist()):
+            for bx in range((tx - ring) // k, (tx + ring) // k + 1):
+                for by in range((ty - ring) // k, (ty + ring) // k + 1):
+                    load[(bx, by)] = load.get((bx, by), 0) + c
+        fullest = max(load.values()) if load else 0
+        if k == 1 or fullest <= max_points:
+            best = (k, fullest)
+        if fullest > max_points:
+            break
+    return best
 
 
 def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAULT_TILE, halo: float = DEFAULT_HALO,
-                  chunk_size: int = DEFAULT_CHUNK_SIZE, crs=None, workdir=None, progress=None) -> ClassifyResult:
+                  max_tile_points: int = DEFAULT_MAX_TILE_POINTS, chunk_size: int = DEFAULT_CHUNK_SIZE, crs=None,
+                  workdir=None, progress=None) -> ClassifyResult:
     """Classify the points of *src* and write them to *dst*, streaming.
 
     Parameters
@@ -72,7 +107,10 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
     params : dict, optional
         Stage parameters (:data:`hdmap.classify.STAGES`).
     tile, halo : float
-        Tile edge and halo (m). Memory grows with the points in one tile.
+        Largest block edge and the halo around each block (m).
+    max_tile_points : int
+        Blocks shrink (down to 10 m) until none holds more points with its
+        halo: this bounds memory.
     chunk_size : int
         Points read at a time.
     crs : CRS-like, optional
@@ -91,8 +129,12 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
         for b in dsts:
             if a.resolve() == b.resolve():
                 raise ParameterError(f"{b}: the output would overwrite the input {a}; choose another output path")
-    if not tile > 2 * halo:
-        raise ParameterError(f"--tile ({tile} m) must be more than twice the halo ({halo} m)")
+    if not tile >= BASE_TILE:
+        raise ParameterError(f"--tile ({tile} m) must be at least {BASE_TILE:g} m")
+    if not 0 <= halo <= 100:
+        raise ParameterError(f"--halo ({halo} m) must be between 0 and 100 m")
+    if int(max_tile_points) < 1000:
+        raise ParameterError(f"max_tile_points ({max_tile_points}) must be at least 1000")
     headers = [read_header(p) for p in srcs]
     counts_in = [int(h.point_count) for h in headers]
     n = sum(counts_in)
@@ -103,8 +145,10 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".hdmap-classify-", dir=base))
     tick = progress or (lambda k: None)
+    timing = {"read_spill": 0.0, "classify": 0.0, "write": 0.0}
+    t0 = time.perf_counter()
     try:
-        spill = TileSpill(tmp, tile, halo, dtype)
+        spill = TileSpill(tmp, BASE_TILE, 0.0, dtype)
         offset = 0
         crs_seen = None
         for path in srcs:
@@ -121,23 +165,51 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
                 offset += len(chunk)
                 tick(len(chunk) // 3)
         spill.flush()
+        timing["read_spill"] = time.perf_counter() - t0
         labels = np.lib.format.open_memmap(tmp / "classes.npy", mode="w+", dtype=np.uint8, shape=(n,))
         labels[:] = Class.UNCLASSIFIED
-        keys = spill.keys()
+        counts_tiles = {key: spill.count(key) for key in spill.keys()}
+        k, fullest = plan_blocks(counts_tiles, BASE_TILE, halo, tile, int(max_tile_points))
+        if fullest > max_tile_points:
+            logger.warning("the densest %g m block holds %d points with its halo, more than max_tile_points=%d; "
+                           "memory will exceed the budget there", BASE_TILE, fullest, max_tile_points)
+        edge = k * BASE_TILE
+        ring = int(np.ceil(halo / BASE_TILE))
+        blocks = sorted({(tx // k, ty // k) for tx, ty in counts_tiles})
+        logger.info("classifying %d points in %d block(s) of %g m (halo %g m)", n, len(blocks), edge, halo)
         biggest = 0
-        for i, key in enumerate(keys):
-            rec = spill.load(key)
+        degraded: dict = {}
+        for i, (bx, by) in enumerate(blocks):
+            parts = [spill.load((tx, ty))
+                     for tx in range(bx * k - ring, bx * k + k + ring) for ty in range(by * k - ring, by * k + k + ring)
+                     if (tx, ty) in counts_tiles]
+            rec = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            x0, y0 = bx * edge, by * edge
+            dx = np.maximum(np.maximum(x0 - rec["x"], rec["x"] - (x0 + edge)), 0.0)
+            dy = np.maximum(np.maximum(y0 - rec["y"], rec["y"] - (y0 + edge)), 0.0)
+            core = (np.floor(rec["x"] / BASE_TILE).astype(np.int64) // k == bx) & \
+                (np.floor(rec["y"] / BASE_TILE).astype(np.int64) // k == by)
+            near = core | (dx * dx + dy * dy <= halo * halo)
+            rec, core = rec[near], core[near]
             biggest = max(biggest, len(rec))
             xyz = np.column_stack([rec["x"], rec["y"], rec["z"]])
             cloud = PointCloud._unchecked(xyz, {name: rec[name] for name in extra}, crs_seen, None)
-            codes = classify(cloud, trajectory, params)
-            core = rec["core"]
+            t1 = time.perf_counter()
+            codes, info = classify(cloud, trajectory, params, details=True, log_degraded=False)
+            timing["classify"] += time.perf_counter() - t1
+            for d in info["degraded"]:
+                degraded[d] = degraded.get(d, 0) + 1
+            del info
             labels[rec["index"][core]] = codes[core]
-            spill.remove(key)
             tick(int(core.sum()) // 3)
-            logger.debug("tile %d/%d %s: %d points (%d own)", i + 1, len(keys), key, len(rec), int(core.sum()))
+            logger.debug("block %d/%d (%d, %d): %d points (%d own)", i + 1, len(blocks), bx, by, len(rec),
+                         int(core.sum()))
+        keys = blocks
+        for d, count in degraded.items():
+            logger.info("classification degraded in %d of %d block(s): %s", count, len(blocks), d)
         labels.flush()
         counts = np.bincount(labels, minlength=256)
+        t2 = time.perf_counter()
         offset = 0
         for path, out, count in zip(srcs, dsts, counts_in):
             part = np.asarray(labels[offset:offset + count])
@@ -147,7 +219,8 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
                     writer.write(chunk.with_attrs(classification=np.asarray(labels[offset:offset + len(chunk)])))
                     offset += len(chunk)
                     tick(len(chunk) - len(chunk) // 3 * 2)
+        timing["write"] = time.perf_counter() - t2
         return ClassifyResult(dsts[0] if len(dsts) == 1 else dsts, n, len(keys),
-                              {int(c): int(counts[c]) for c in np.flatnonzero(counts)}, biggest)
+                              {int(c): int(counts[c]) for c in np.flatnonzero(counts)}, biggest, timing)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -41,7 +41,7 @@ def scene(request, tmp_path_factory):
 def classified(scene):
     name, out, drives, trajectories = scene
     outputs = [out / f"classified_{k}.laz" for k in range(len(drives))]
-    result = classify_file(drives, outputs, trajectories, tile=60.0, halo=12.0)
+    result = classify_file(drives, outputs, trajectories, tile=60.0, halo=12.0, max_tile_points=2_500_000)
     return result, outputs
 
 
@@ -147,7 +147,7 @@ def test_cli_classify_and_evaluate(scene, tmp_path, capsys):
     (["--param", "ground.cell"], "STAGE.NAME=VALUE"),
     (["--param", "ground.cell=abc"], "not a number"),
     (["--param", "nosuch.cell=1"], "nosuch"),
-    (["--tile", "10", "--halo", "12"], "twice the halo"),
+    (["--tile", "5"], "at least 10 m"),
 ])
 def test_cli_classify_bad_options(scene, tmp_path, capsys, extra, message):
     _, _, drives, _ = scene
