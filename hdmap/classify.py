@@ -48,7 +48,7 @@ from .pointcloud import PointCloud
 
 __all__ = [
     "STAGES", "classify", "ground_model", "detect_noise", "detect_curbs", "detect_road", "normalize_intensity",
-    "detect_markings", "GroundModel", "trajectory_positions",
+    "detect_markings", "GroundModel", "trajectory_positions", "intensity_histograms", "intensity_curve", "mark_paint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -583,16 +583,90 @@ def _largest_component(mask):
 # --------------------------------------------------------------------------
 # 5. intensity
 # --------------------------------------------------------------------------
+_LOG_I = (0.0, 11.1, 444)  # histogram of log intensity: range and bins (0.025 steps; uint16 needs 11.09)
+_QS = (0.05, 0.20)
+
+
+def _range_sector_keys(xyz, positions, headings, p):
+    """Per point: range/sector key of the empirical curve (nr * sectors), and whether the point has a range."""
+    nr = int(np.ceil(p["range_max"] / p["range_bin"]))
+    na = int(p["sectors"])
+    d = xyz - positions
+    rng = np.sqrt((d * d).sum(axis=1))
+    has = np.isfinite(rng)
+    rb = np.clip(np.nan_to_num(rng / p["range_bin"], nan=0.0).astype(np.int64), 0, nr - 1)
+    if headings is not None:
+        az = np.arctan2(d[:, 0], d[:, 1]) - headings  # bearing of the point relative to the heading
+        ab = (np.floor(np.nan_to_num(np.mod(az, 2 * np.pi)) / (2 * np.pi) * na)).astype(np.int64) % na
+    else:
+        ab = np.zeros(len(xyz), np.int64)
+    return rb * na + ab, has, nr, na
+
+
+def intensity_histograms(intensity, road, xyz, positions, headings, groups, params: dict | None = None) -> dict:
+    """Histograms of road points' log intensity per group (drive x scanner) and (range, sector) bin.
+
+    They add up over blocks of a survey (sum the arrays of equal keys), so the
+    empirical curve of :func:`intensity_curve` can describe a whole drive while
+    the points are classified block by block. Empty without positions.
+    """
+    p = STAGES["intensity"].resolve(params)
+    if positions is None:
+        return {}
+    key, has, nr, na = _range_sector_keys(xyz, positions, headings, p)
+    sel = np.flatnonzero(road & has)
+    grp = np.zeros(len(xyz), np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+    logi = np.log(np.maximum(intensity.astype(np.float64), 1.0))
+    out = {}
+    for g in np.unique(grp[sel]):
+        m = sel[grp[sel] == g]
+        out[int(g)] = G.binned_histogram(key[m], logi[m], nr * na, *_LOG_I)
+    return out
+
+
+def intensity_curve(histograms: dict, params: dict | None = None) -> dict:
+    """The empirical curve per group: level (20th percentile) and spread (5th to 20th) of asphalt
+    intensity per (range, sector) bin, from :func:`intensity_histograms`.
+
+    A profile scanner sees a given range at a fixed place beside the vehicle, so
+    a bin can be mostly paint (a solid line at that offset): the level is a low
+    percentile, and the curve is a running median over neighbouring ranges
+    (unbiased where the curve is linear, robust to a few painted bins). Bins
+    with too few samples take the range-only curve of their group.
+    """
+    p = STAGES["intensity"].resolve(params)
+    nr = int(np.ceil(p["range_max"] / p["range_bin"]))
+    na = int(p["sectors"])
+    k = int(round(p["range_smooth"] / p["range_bin"]))
+    curve = {}
+    for g, hist in histograms.items():
+        hist = hist.reshape(nr, na, -1)
+        cnt = hist.sum(axis=2)
+        q = G.histogram_quantiles(hist.reshape(nr * na, -1), _LOG_I[0], _LOG_I[1], _QS).reshape(nr, na, len(_QS))
+        q[cnt < p["min_samples"]] = np.nan
+        q = _running_median(q, k, axis=0)
+        hist_r = hist.sum(axis=1)
+        q_r = G.histogram_quantiles(hist_r, _LOG_I[0], _LOG_I[1], _QS)
+        q_r[hist_r.sum(axis=1) < p["min_samples"]] = np.nan
+        q_r = _running_median(q_r, k, axis=0)
+        few = ~np.isfinite(q[:, :, 1])
+        q[few] = np.broadcast_to(q_r[:, None, :], q.shape)[few]
+        curve[g] = q.reshape(nr * na, len(_QS))
+    return curve
+
+
 def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray, positions: np.ndarray | None,
-                        headings: np.ndarray | None, groups: np.ndarray | None, params: dict | None = None):
+                        headings: np.ndarray | None, groups: np.ndarray | None, params: dict | None = None,
+                        curve: dict | None = None):
     """Intensity of road points relative to their surroundings.
 
     With vehicle positions (and headings) at every point, each group (drive x
     scanner channel) gets an empirical curve of road intensity over range and
-    direction (sector around the vehicle): no range law and no lever arm is
-    assumed, the data tells. The normalised intensity is then compared with the
-    local background of the same group (a low percentile of the surrounding
-    window), because drives and scanners see a place from different ranges.
+    direction (:func:`intensity_curve`; no range law and no lever arm is
+    assumed, the data tells), from these points or given as *curve* (e.g. of a
+    whole survey). The normalised intensity is then compared with the local
+    background of the same group (a low percentile of the surrounding window),
+    because drives and scanners see a place from different ranges.
 
     Returns ``(ratio, sigma, degraded)``: the point's intensity over its
     background (NaN off the road), the relative spread of road intensity at the
@@ -608,45 +682,19 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
     grp = np.zeros(n, np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     degraded = positions is None
     if not degraded:
-        d = xyz - positions
-        rng = np.sqrt((d * d).sum(axis=1))
-        has = np.isfinite(rng)
+        key, has, _, _ = _range_sector_keys(xyz, positions, headings, p)
         degraded = not has[sel].any()
     if not degraded:
-        nr = int(np.ceil(p["range_max"] / p["range_bin"]))
-        na = int(p["sectors"])
-        rb = np.clip((rng / p["range_bin"]).astype(np.int64), 0, nr - 1)
-        if headings is not None:
-            az = np.arctan2(d[:, 0], d[:, 1]) - headings  # bearing of the point relative to the heading
-            ab = (np.floor(np.mod(az, 2 * np.pi) / (2 * np.pi) * na)).astype(np.int64) % na
-        else:
-            ab = np.zeros(n, np.int64)
-        ug, ginv = np.unique(grp, return_inverse=True)
-        key = (ginv.astype(np.int64) * nr + rb) * na + ab
-        nkeys = len(ug) * nr * na
-        sel_ok = sel[has[sel]]
-        # A profile scanner sees a given range at a fixed place beside the vehicle, so a (range, sector) bin
-        # can be mostly paint (a solid edge line at that offset). The level of asphalt is therefore taken
-        # from the lower part of each bin: its 20th percentile, and the spread from the 5th to the 20th.
-        qs = [0.05, 0.20]
-        q, cnt = G.binned_quantiles(key[sel_ok], logi[sel_ok], nkeys, 0.0, 11.1, 444, qs)
-        # bins with too few road points fall back to the range-only curve of their group
-        key_r = ginv.astype(np.int64) * nr + rb
-        q_r, cnt_r = G.binned_quantiles(key_r[sel_ok], logi[sel_ok], len(ug) * nr, 0.0, 11.1, 444, qs)
-        # a solid line parallel to a straight drive fills one or two range bins almost alone: the curve is the
-        # running median over neighbouring bins (unbiased where it is linear, robust to a few painted bins)
-        k = int(round(p["range_smooth"] / p["range_bin"]))
-        q[cnt < p["min_samples"]] = np.nan
-        q = _running_median(q.reshape(len(ug), nr, na, len(qs)), k, axis=1).reshape(nkeys, len(qs))
-        q_r[cnt_r < p["min_samples"]] = np.nan
-        q_r = _running_median(q_r.reshape(len(ug), nr, len(qs)), k, axis=1).reshape(len(ug) * nr, len(qs))
-        few = ~np.isfinite(q[:, 1])
-        fallback = np.repeat(q_r, na, axis=0)
-        q[few] = fallback[few]
-        ok = has & np.isfinite(q[key, 1])
-        lnorm[ok] = logi[ok] - q[key[ok], 1]
-        sigma[ok] = (q[key[ok], 1] - q[key[ok], 0]) / 0.8  # 5th to 20th percentile: 0.8 sigma if normal
-        lnorm[~ok] = np.nan
+        if curve is None:
+            curve = intensity_curve(intensity_histograms(intensity, road, xyz, positions, headings, groups, p), p)
+        lnorm[:] = np.nan
+        for g, q in curve.items():
+            m = np.flatnonzero((grp == g) & has)
+            level = q[key[m], 1]
+            ok = np.isfinite(level)
+            m, level = m[ok], level[ok]
+            lnorm[m] = logi[m] - level
+            sigma[m] = (level - q[key[m], 0]) / 0.8  # 5th to 20th percentile: 0.8 sigma if normal
     window = p["background_window"] if not degraded else p["background_window_no_trajectory"]
     frame = _Frame.around(xyz[:, :2], p["background_cell"])
     r = max(int(round(window / 2 / frame.cell)), 1)
@@ -731,10 +779,40 @@ def detect_markings(xyz: np.ndarray, ratio: np.ndarray, sigma: np.ndarray | None
     return out
 
 
+def mark_paint(cloud: PointCloud, road: np.ndarray, curb: np.ndarray, trajectory=None, params=None,
+               curve: dict | None = None) -> np.ndarray:
+    """Road-marking points among *road*, given the road and curb points (e.g. from an earlier pass).
+
+    The intensity and marking stages of :func:`classify` alone: with *curve*
+    (the survey's intensity curves) a block of a survey is judged like the
+    whole. Paint at a curb's foot (within a cell of a curb point) is not paint.
+    """
+    p = resolve_stages(STAGES, params)
+    if "intensity" not in cloud.attrs or not road.any():
+        return np.zeros(len(cloud), np.bool_)
+    xyz = cloud.xyz
+    positions, headings = trajectory_positions(cloud, trajectory)
+    src = cloud.attrs.get("point_source_id", np.zeros(len(cloud), np.int64)).astype(np.int64)
+    ch = cloud.attrs.get("scanner_channel", np.zeros(len(cloud), np.int64)).astype(np.int64)
+    ratio, sigma, no_range = normalize_intensity(cloud.attrs["intensity"], road, xyz, positions, headings,
+                                                 src * 16 + ch, p["intensity"], curve)
+    paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"]) & road
+    if curb.any():
+        frame = _Frame.around(xyz[:, :2], p["curbs"]["cell"])
+        zone = np.zeros((frame.nx, frame.ny), np.bool_)
+        cx, cy = frame.cells_of(xyz[curb, :2])
+        zone[cx, cy] = True
+        zone = G.max_filter(np.where(zone, 1.0, np.nan), 1) == 1.0
+        cx, cy = frame.cells_of(xyz[:, :2])
+        paint &= ~zone[cx, cy]
+    return paint
+
+
 # --------------------------------------------------------------------------
 # everything
 # --------------------------------------------------------------------------
-def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool = False, log_degraded: bool = True):
+def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool = False, log_degraded: bool = True,
+             curve: dict | None = None):
     """Classify every point of a street scan.
 
     Parameters
@@ -753,6 +831,10 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         ``degraded``: the steps that ran without what they need, ...).
     log_degraded : bool
         Log the degraded steps (callers that classify many tiles summarise them instead).
+    curve : dict, optional
+        Empirical intensity curves (:func:`intensity_curve`) to use instead of
+        ones estimated from these points, e.g. those of the whole survey when
+        classifying it block by block.
 
     Returns
     -------
@@ -795,7 +877,7 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     paint = np.zeros(n, np.bool_)
     if "intensity" in cloud.attrs:
         ratio, sigma, no_range = normalize_intensity(cloud.attrs["intensity"], road, xyz, positions, headings, groups,
-                                                     p["intensity"])
+                                                     p["intensity"], curve)
         if no_range:
             degraded.append("intensity compared locally only (no ranges without a trajectory)")
         paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"]) & road
@@ -814,6 +896,8 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         logger.info("classification degraded: %s", d)
     if details:
         return out, {"ground": ground, "noise": noise, "curb_zone": curb_zone, "curb_frame": curb_frame,
-                     "ratio": ratio, "degraded": degraded, "positions": positions}
+                     "ratio": ratio, "degraded": degraded, "positions": positions, "road": road,
+                     "histograms": intensity_histograms(cloud.attrs["intensity"], road, xyz, positions, headings,
+                                                        groups, p["intensity"]) if "intensity" in cloud.attrs else {}}
 
     return out

@@ -2,8 +2,10 @@
 
 It grows with the project. Today it simulates a survey of the TEMPUS B13
 corridor (two passes over a signalised junction, across the Munich /
-Oberschleißheim boundary), checks the drives through the public API and prints
-what was made, with a preview image.
+Oberschleißheim boundary), checks the drives through the public API, prints
+what was made with a preview image, classifies both drives together (streamed
+in blocks, as ``hdmap classify`` does) and measures the classes against the
+simulator's truth.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ DEMO_RATE = 250_000.0  # pulses/s per scanner: a quarter of a survey scanner, to
 
 
 def run_demo(out: str | Path = "demo-out", *, echo=print, length: float = DEMO_LENGTH_M, rate: float = DEMO_RATE,
-             progress=None) -> Path:
+             classify: bool = True, progress=None) -> Path:
     from .sim import simulate
 
     out = Path(out)
@@ -48,4 +50,19 @@ def run_demo(out: str | Path = "demo-out", *, echo=print, length: float = DEMO_L
     echo("ground truth: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; {road:.0%} of points on the road")
     echo(f"preview: {result.preview}")
     echo(f"campaign file: {sim_dir / 'campaign.toml'}")
+    if classify:
+        from .evaluate import evaluate_points, format_metrics, write_metrics
+        from .stream import classify_file
+
+        cls_dir = out / "classified"
+        cls_dir.mkdir(parents=True, exist_ok=True)
+        outputs = [cls_dir / laz.name for laz in result.drives]
+        trajectories = [Trajectory.read(p) for p in result.trajectories]
+        res = classify_file(result.drives, outputs, trajectories, progress=progress)
+        echo(f"classified {res.points:,} points in {res.tiles} block(s): stages {res.timing['classify']:.0f} s "
+             f"({res.points / max(res.timing['classify'], 1e-9) / 1e6:.2f} M points/s), reading/spilling "
+             f"{res.timing['read_spill']:.0f} s, writing {res.timing['write']:.0f} s -> {cls_dir}")
+        metrics = evaluate_points(sim_dir, outputs)
+        write_metrics(out / "classification-metrics.json", {"truth": str(sim_dir), "points": metrics})
+        echo(format_metrics(metrics))
     return out

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from .classes import Class
-from .classify import classify
+from .classify import STAGES, classify, intensity_curve, mark_paint
 from .errors import ParameterError
+from .params import resolve_stages
 from .io import DEFAULT_CHUNK_SIZE, LasWriter, iter_chunks, read_header
 from .pointcloud import PointCloud
 from .tiles import TileSpill
@@ -179,7 +180,9 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
         logger.info("classifying %d points in %d block(s) of %g m (halo %g m)", n, len(blocks), edge, halo)
         biggest = 0
         degraded: dict = {}
-        for i, (bx, by) in enumerate(blocks):
+        histograms: dict = {}
+
+        def load_block(bx, by):
             parts = [spill.load((tx, ty))
                      for tx in range(bx * k - ring, bx * k + k + ring) for ty in range(by * k - ring, by * k + k + ring)
                      if (tx, ty) in counts_tiles]
@@ -191,19 +194,42 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
                 (np.floor(rec["y"] / BASE_TILE).astype(np.int64) // k == by)
             near = core | (dx * dx + dy * dy <= halo * halo)
             rec, core = rec[near], core[near]
-            biggest = max(biggest, len(rec))
             xyz = np.column_stack([rec["x"], rec["y"], rec["z"]])
-            cloud = PointCloud._unchecked(xyz, {name: rec[name] for name in extra}, crs_seen, None)
+            return rec, core, PointCloud._unchecked(xyz, {name: rec[name] for name in extra}, crs_seen, None)
+
+        # pass 1: every stage per block; the blocks' intensity histograms add up to the survey's curve
+        for i, (bx, by) in enumerate(blocks):
+            rec, core, cloud = load_block(bx, by)
+            biggest = max(biggest, len(rec))
             t1 = time.perf_counter()
             codes, info = classify(cloud, trajectory, params, details=True, log_degraded=False)
             timing["classify"] += time.perf_counter() - t1
             for d in info["degraded"]:
                 degraded[d] = degraded.get(d, 0) + 1
+            for g, hist in info["histograms"].items():
+                histograms[g] = histograms[g] + hist if g in histograms else hist
             del info
             labels[rec["index"][core]] = codes[core]
-            tick(int(core.sum()) // 3)
+            tick(int(core.sum()) // 6)
             logger.debug("block %d/%d (%d, %d): %d points (%d own)", i + 1, len(blocks), bx, by, len(rec),
                          int(core.sum()))
+        # pass 2: markings again with the survey's intensity curve (a block alone can be too short: a solid
+        # line at a constant offset from a straight drive would pass for asphalt)
+        if histograms and len(blocks) > 1:
+            stage_params = resolve_stages(STAGES, params)
+            curve = intensity_curve(histograms, stage_params["intensity"])
+            for bx, by in blocks:
+                rec, core, cloud = load_block(bx, by)
+                t1 = time.perf_counter()
+                known = np.asarray(labels[rec["index"]])
+                road = np.isin(known, (Class.ROAD_SURFACE, Class.ROAD_MARKING))
+                paint = mark_paint(cloud, road, known == Class.CURB, trajectory, stage_params, curve)
+                timing["classify"] += time.perf_counter() - t1
+                own = core & road
+                labels[rec["index"][own]] = np.where(paint[own], Class.ROAD_MARKING, Class.ROAD_SURFACE)
+                tick(int(core.sum()) // 6)
+        else:
+            tick(n // 6)
         keys = blocks
         for d, count in degraded.items():
             logger.info("classification degraded in %d of %d block(s): %s", count, len(blocks), d)

@@ -672,13 +672,36 @@ def binned_quantiles(keys: np.ndarray, values: np.ndarray, nkeys: int, lo: float
         raise ValueError("keys and values differ in shape")
     if not hi > lo or nbins < 1:
         raise ValueError("need hi > lo and nbins >= 1")
-    return _binned_quantiles(keys, values, int(nkeys), float(lo), float(hi), int(nbins), qs)
+    hist = _binned_histogram(keys, values, int(nkeys), float(lo), float(hi), int(nbins))
+    return _histogram_quantiles(hist, float(lo), float(hi), qs), hist.sum(axis=1)
+
+
+def binned_histogram(keys: np.ndarray, values: np.ndarray, nkeys: int, lo: float, hi: float, nbins: int) -> np.ndarray:
+    """Histograms (nkeys, nbins) of *values* per integer key, as in :func:`binned_quantiles`.
+
+    Histograms add up: blocks of a survey can be counted separately and summed,
+    then :func:`histogram_quantiles` gives the quantiles of the whole.
+    """
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if keys.shape != values.shape:
+        raise ValueError("keys and values differ in shape")
+    if not hi > lo or nbins < 1:
+        raise ValueError("need hi > lo and nbins >= 1")
+    return _binned_histogram(keys, values, int(nkeys), float(lo), float(hi), int(nbins))
+
+
+def histogram_quantiles(hist: np.ndarray, lo: float, hi: float, quantiles) -> np.ndarray:
+    """Quantiles (nkeys, len(quantiles)) from histograms over [lo, hi) (bin centres; NaN for empty rows)."""
+    hist = np.ascontiguousarray(hist, dtype=np.int64)
+    if hist.ndim != 2 or not hi > lo:
+        raise ValueError("need a 2-D histogram and hi > lo")
+    return _histogram_quantiles(hist, float(lo), float(hi), np.ascontiguousarray(quantiles, dtype=np.float64))
 
 
 @jit
-def _binned_quantiles(keys, values, nkeys, lo, hi, nbins, qs):
+def _binned_histogram(keys, values, nkeys, lo, hi, nbins):
     hist = np.zeros((nkeys, nbins), np.int64)
-    counts = np.zeros(nkeys, np.int64)
     scale = nbins / (hi - lo)
     for i in range(keys.shape[0]):
         k = keys[i]
@@ -695,11 +718,18 @@ def _binned_quantiles(keys, values, nkeys, lo, hi, nbins, qs):
         else:
             b = int(f)
         hist[k, b] += 1
-        counts[k] += 1
+    return hist
+
+
+@jit
+def _histogram_quantiles(hist, lo, hi, qs):
+    nkeys, nbins = hist.shape
     out = np.full((nkeys, qs.shape[0]), np.nan)
     width = (hi - lo) / nbins
     for k in range(nkeys):
-        n = counts[k]
+        n = 0
+        for b in range(nbins):
+            n += hist[k, b]
         if n == 0:
             continue
         for m in range(qs.shape[0]):
@@ -710,7 +740,7 @@ def _binned_quantiles(keys, values, nkeys, lo, hi, nbins, qs):
                 if c >= target and c > 0:
                     out[k, m] = lo + (b + 0.5) * width
                     break
-    return out, counts
+    return out
 
 
 def component_shapes(labels: np.ndarray, x: np.ndarray, y: np.ndarray, n_labels: int, q: float = 0.05):

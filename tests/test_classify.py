@@ -147,7 +147,7 @@ def test_cli_classify_and_evaluate(scene, tmp_path, capsys):
     (["--param", "ground.cell"], "STAGE.NAME=VALUE"),
     (["--param", "ground.cell=abc"], "not a number"),
     (["--param", "nosuch.cell=1"], "nosuch"),
-    (["--tile", "5"], "at least 10 m"),
+    (["--tile", "2"], "at least 5 m"),
 ])
 def test_cli_classify_bad_options(scene, tmp_path, capsys, extra, message):
     _, _, drives, _ = scene

@@ -1,0 +1,18 @@
+"""The demo's end-to-end path on a short street (the full demo runs in `make demo`)."""
+
+from __future__ import annotations
+
+import json
+
+from hdmap.demo import run_demo
+
+
+def test_demo_short(tmp_path):
+    lines = []
+    out = run_demo(tmp_path / "demo", echo=lines.append, length=150, rate=40_000)
+    text = "\n".join(lines)
+    assert "simulated" in text and "classified" in text and "road_marking" in text
+    assert (out / "survey" / "preview.png").stat().st_size > 10_000
+    assert sorted(p.name for p in (out / "classified").glob("*.laz")) == ["drive_0.laz", "drive_1.laz"]
+    metrics = json.loads((out / "classification-metrics.json").read_text())
+    assert metrics["points"]["ground_or_road"]["f1"] > 0.97  # sparse (40 k pulses/s) but still right
