@@ -111,6 +111,7 @@ STAGES = {
     ]),
     "markings": ParamSet("markings", [
         Param("ratio", 1.8, "intensity / background above which a road point is paint", 1.05, 20.0),
+        Param("level_ratio", 1.6, "... and brighter than this times the survey's asphalt at its range", 1.0, 20.0),
         Param("sigmas", 3.0, "... and at least this many noise levels (relative spread at its range) above 1", 0.0, 50.0),
         Param("cell", 0.05, "raster cell for linking paint points into patches (m)", 0.01, 0.5),
         Param("link", 0.10, "paint points closer than this belong to one patch (m)", 0.0, 1.0),
@@ -668,10 +669,11 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
     background of the same group (a low percentile of the surrounding window),
     because drives and scanners see a place from different ranges.
 
-    Returns ``(ratio, sigma, degraded)``: the point's intensity over its
+    Returns ``(ratio, sigma, degraded, level)``: the point's intensity over its
     background (NaN off the road), the relative spread of road intensity at the
-    point's range and direction (its noise level), and whether no trajectory
-    was available (then only the local background of a smaller window is used).
+    point's range and direction (its noise level), whether no trajectory was
+    available (then only the local background of a smaller window is used),
+    and the point's intensity over the curve alone (NaN when degraded).
     """
     p = STAGES["intensity"].resolve(params)
     n = len(xyz)
@@ -712,7 +714,7 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
         b = G.gather_cells(bg, cell[m])
         b = np.where(np.isfinite(b), b, G.gather_cells(all_bg, cell[m]))
         ratio[m] = np.exp(lnorm[m] - b)
-    return ratio, sigma, degraded
+    return ratio, sigma, degraded, np.exp(lnorm) if not degraded else np.full(n, np.nan)
 
 
 def _running_median(a: np.ndarray, k: int, axis: int) -> np.ndarray:
@@ -742,19 +744,25 @@ def _cell_mean(values, idx, ncell):
 # 6. markings
 # --------------------------------------------------------------------------
 def detect_markings(xyz: np.ndarray, ratio: np.ndarray, sigma: np.ndarray | None = None,
-                    params: dict | None = None) -> np.ndarray:
+                    params: dict | None = None, level: np.ndarray | None = None) -> np.ndarray:
     """Road-marking points: bright against their background, in patches shaped like paint.
 
     *sigma* (optional) is each point's relative noise level; where given, the
     ratio must also exceed ``1 + sigmas * sigma`` (far, noisy returns need more
-    evidence).
+    evidence). *level* (optional) is the intensity over the survey's asphalt
+    curve: paint must also be brighter than ``level_ratio`` times asphalt in
+    general, not only than its surroundings (asphalt around a dark wet patch
+    is bright against the patch, not against the road).
     """
     p = STAGES["markings"].resolve(params)
     r = np.nan_to_num(ratio, nan=0.0)
     need = np.full(len(r), p["ratio"])
     if sigma is not None:
         need = np.maximum(need, np.nan_to_num(np.exp(p["sigmas"] * sigma), nan=p["ratio"]))
-    cand = np.flatnonzero(r > need)
+    ok = r > need
+    if level is not None:
+        ok &= ~(level <= p["level_ratio"])  # NaN (no curve there) does not veto
+    cand = np.flatnonzero(ok)
     out = np.zeros(len(xyz), np.bool_)
     if not len(cand):
         return out
@@ -794,9 +802,9 @@ def mark_paint(cloud: PointCloud, road: np.ndarray, curb: np.ndarray, trajectory
     positions, headings = trajectory_positions(cloud, trajectory)
     src = cloud.attrs.get("point_source_id", np.zeros(len(cloud), np.int64)).astype(np.int64)
     ch = cloud.attrs.get("scanner_channel", np.zeros(len(cloud), np.int64)).astype(np.int64)
-    ratio, sigma, no_range = normalize_intensity(cloud.attrs["intensity"], road, xyz, positions, headings,
-                                                 src * 16 + ch, p["intensity"], curve)
-    paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"]) & road
+    ratio, sigma, no_range, level = normalize_intensity(cloud.attrs["intensity"], road, xyz, positions, headings,
+                                                        src * 16 + ch, p["intensity"], curve)
+    paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"], level) & road
     if curb.any():
         frame = _Frame.around(xyz[:, :2], p["curbs"]["cell"])
         zone = np.zeros((frame.nx, frame.ny), np.bool_)
@@ -876,11 +884,11 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     ratio = np.full(n, np.nan)
     paint = np.zeros(n, np.bool_)
     if "intensity" in cloud.attrs:
-        ratio, sigma, no_range = normalize_intensity(cloud.attrs["intensity"], road, xyz, positions, headings, groups,
-                                                     p["intensity"], curve)
+        ratio, sigma, no_range, level = normalize_intensity(cloud.attrs["intensity"], road, xyz, positions, headings,
+                                                            groups, p["intensity"], curve)
         if no_range:
             degraded.append("intensity compared locally only (no ranges without a trajectory)")
-        paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"]) & road
+        paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"], level) & road
         # the foot of a curb face sits at road level and its stone is brighter than asphalt: not paint
         cx, cy = curb_frame.cells_of(xyz[:, :2])
         paint &= ~curb_zone[cx, cy]
