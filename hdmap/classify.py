@@ -41,7 +41,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .classes import HIGH_NOISE_MIN_HEIGHT, Class
-from .errors import ParameterError
 from .kernels import grid as G
 from .params import Param, ParamSet, resolve_stages
 from .pointcloud import PointCloud
