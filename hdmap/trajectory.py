@@ -223,7 +223,8 @@ class Trajectory:
             a = arr[idx]
             d = np.angle(np.exp(1j * (arr[idx + 1] - a)))  # shortest way round
             out[..., k] = a + d * w
-        out[..., 2] = np.mod(out[..., 2], 2 * np.pi)
+        h = np.mod(out[..., 2], 2 * np.pi)
+        out[..., 2] = np.where(h < 2 * np.pi, h, 0.0)  # mod of a tiny negative angle rounds to 2 pi itself
         return out
 
     def direction_at(self, t, **kw) -> np.ndarray:
