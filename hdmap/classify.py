@@ -786,6 +786,22 @@ def detect_markings(xyz: np.ndarray, ratio: np.ndarray, sigma: np.ndarray | None
     return out
 
 
+def _drive_groups(cloud: PointCloud) -> np.ndarray:
+    """Group of each point for the intensity curves: drive x scanner channel (0 where unknown)."""
+    zeros = np.zeros(len(cloud), np.int64)
+    src = cloud.attrs.get("point_source_id", zeros).astype(np.int64)
+    ch = cloud.attrs.get("scanner_channel", zeros).astype(np.int64)
+    return src * 16 + ch
+
+
+def _paint(intensity, road, xyz, positions, headings, groups, p, curve):
+    """Intensity and marking stages: ``(paint, ratio, degraded)``; paint only on *road*."""
+    ratio, sigma, no_range, level = normalize_intensity(intensity, road, xyz, positions, headings, groups,
+                                                        p["intensity"], curve)
+    paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"], level) & road
+    return paint, ratio, no_range
+
+
 def mark_paint(cloud: PointCloud, road: np.ndarray, curb: np.ndarray, trajectory=None, params=None,
                curve: dict | None = None) -> np.ndarray:
     """Road-marking points among *road*, given the road and curb points (e.g. from an earlier pass).
@@ -799,11 +815,7 @@ def mark_paint(cloud: PointCloud, road: np.ndarray, curb: np.ndarray, trajectory
         return np.zeros(len(cloud), np.bool_)
     xyz = cloud.xyz
     positions, headings = trajectory_positions(cloud, trajectory)
-    src = cloud.attrs.get("point_source_id", np.zeros(len(cloud), np.int64)).astype(np.int64)
-    ch = cloud.attrs.get("scanner_channel", np.zeros(len(cloud), np.int64)).astype(np.int64)
-    ratio, sigma, no_range, level = normalize_intensity(cloud.attrs["intensity"], road, xyz, positions, headings,
-                                                        src * 16 + ch, p["intensity"], curve)
-    paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"], level) & road
+    paint, _, _ = _paint(cloud.attrs["intensity"], road, xyz, positions, headings, _drive_groups(cloud), p, curve)
     if curb.any():
         frame = _Frame.around(xyz[:, :2], p["curbs"]["cell"])
         zone = np.zeros((frame.nx, frame.ny), np.bool_)
@@ -875,19 +887,19 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     is_ground &= ground.ground_cell[ix, iy] | (ground.dz <= 0.5 * p["ground"]["tolerance"])
     curb, curb_frame, curb_zone = detect_curbs(xyz, ground, is_ground, p["curbs"], groups=source)
     road = detect_road(xyz, ground, is_ground & ~curb, curb_zone, curb_frame, seeds, p["road"], groups=source)
-    groups = None
-    if "point_source_id" in cloud.attrs or "scanner_channel" in cloud.attrs:
-        src = cloud.attrs.get("point_source_id", np.zeros(n, np.int64)).astype(np.int64)
-        ch = cloud.attrs.get("scanner_channel", np.zeros(n, np.int64)).astype(np.int64)
-        groups = src * 16 + ch
+    groups = _drive_groups(cloud)
     ratio = np.full(n, np.nan)
     paint = np.zeros(n, np.bool_)
+    histograms = {}
     if "intensity" in cloud.attrs:
-        ratio, sigma, no_range, level = normalize_intensity(cloud.attrs["intensity"], road, xyz, positions, headings,
-                                                            groups, p["intensity"], curve)
+        if details:  # the caller adds them up over blocks; the curve of these points comes from the same counts
+            histograms = intensity_histograms(cloud.attrs["intensity"], road, xyz, positions, headings, groups,
+                                              p["intensity"])
+            if curve is None and histograms:
+                curve = intensity_curve(histograms, p["intensity"])
+        paint, ratio, no_range = _paint(cloud.attrs["intensity"], road, xyz, positions, headings, groups, p, curve)
         if no_range:
             degraded.append("intensity compared locally only (no ranges without a trajectory)")
-        paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"], level) & road
         # the foot of a curb face sits at road level and its stone is brighter than asphalt: not paint
         cx, cy = curb_frame.cells_of(xyz[:, :2])
         paint &= ~curb_zone[cx, cy]
@@ -904,7 +916,6 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     if details:
         return out, {"ground": ground, "noise": noise, "curb_zone": curb_zone, "curb_frame": curb_frame,
                      "ratio": ratio, "degraded": degraded, "positions": positions, "road": road,
-                     "histograms": intensity_histograms(cloud.attrs["intensity"], road, xyz, positions, headings,
-                                                        groups, p["intensity"]) if "intensity" in cloud.attrs else {}}
+                     "histograms": histograms}
 
     return out
