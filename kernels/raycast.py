@@ -434,6 +434,21 @@ def _axis_init(g, d, idx, cell):
 
 
 @jit(inline="always")
+def _clip_axis(g, d, w, t_lo, t_hi):
+    """Narrow the ray's (t_lo, t_hi) to where its coordinate g + t d lies in [0, w); an empty span
+    (t_lo > t_hi) when a ray parallel to the axis runs outside."""
+    if abs(d) < 1e-15:
+        if g < 0 or g >= w:
+            return np.inf, -np.inf
+        return t_lo, t_hi
+    ta = (0 - g) / d
+    tb = (w - g) / d
+    if ta > tb:
+        ta, tb = tb, ta
+    return _fmax(t_lo, ta), _fmin(t_hi, tb)
+
+
+@jit(inline="always")
 def _fmin(a, b):
     return a if a < b else b
 
@@ -498,26 +513,8 @@ def _nearest(ox, oy, oz, dx, dy, dz, tmin, tmax, tnow, seed, ray, ret, gp, cstar
     t_hi = best_t
     wx = nx * cell
     wy = ny * cell
-    if abs(dx) < 1e-15:
-        if gx < 0 or gx >= wx:
-            return best_t, best_kind, best_i, best_u, best_v, best_axis, best_sign
-    else:
-        ta = (0 - gx) / dx
-        tb = (wx - gx) / dx
-        if ta > tb:
-            ta, tb = tb, ta
-        t_lo = _fmax(t_lo, ta)
-        t_hi = _fmin(t_hi, tb)
-    if abs(dy) < 1e-15:
-        if gy < 0 or gy >= wy:
-            return best_t, best_kind, best_i, best_u, best_v, best_axis, best_sign
-    else:
-        ta = (0 - gy) / dy
-        tb = (wy - gy) / dy
-        if ta > tb:
-            ta, tb = tb, ta
-        t_lo = _fmax(t_lo, ta)
-        t_hi = _fmin(t_hi, tb)
+    t_lo, t_hi = _clip_axis(gx, dx, wx, t_lo, t_hi)
+    t_lo, t_hi = _clip_axis(gy, dy, wy, t_lo, t_hi)
     if t_lo > t_hi:
         return best_t, best_kind, best_i, best_u, best_v, best_axis, best_sign
     kcell = cell * cf
