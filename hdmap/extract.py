@@ -1,0 +1,997 @@
+"""Vectorisation: from classified points to the lane-level map (stages 6-8 of DESIGN.md).
+
+The chain, each step a function of plain data:
+
+1. **Marking objects** (:func:`marking_objects`): marking points (class 64) are
+   binned into 5 cm cells; occupied cells closer than ``link`` form components
+   (a sparse union-find, :func:`hdmap.kernels.vector.sparse_components`).
+   Each component is described along its principal axis (centre line, width
+   per 25 cm bin) and typed: arrows (a thin stem that widens into a head),
+   wide bars (crosswalk bars when they stand side by side at bar spacing,
+   stop lines otherwise), thin bands (lane-line strokes, split into straight
+   pieces where they bend), and rejects (round blobs such as manholes,
+   hair-thin wandering tar snakes, anything too small to be paint).
+2. **Lane boundaries** (:func:`link_pieces`, :func:`boundaries_from_chains`):
+   stroke pieces are linked end to end across dash gaps and occlusions. Two
+   ends may join when they face each other, and the *symmetric offset* test
+   holds: with ``e1`` the offset of the far end from the near piece's tangent
+   and ``e2`` the reverse, ``(e1 - e2) / 2`` is the lateral misalignment
+   (zero on any smooth curve) and ``(e1 + e2) / 2`` the bend. Links never
+   cross a stop line or a crosswalk. A linked chain is cut where the pattern
+   changes (dashes to a solid line); dashed parts get the median stroke and
+   gap; the kind follows the painted width (Schmalstrich / Breitstrich).
+3. **Curbs and road borders** (:func:`curb_lines`, :func:`road_borders`): curb
+   points (class 67) go through the same piece/link machinery; where road
+   surface meets unsealed ground without a curb, the edge is a road border.
+4. **Lanes** (:func:`build_lanes`): from every boundary, cross-sections every
+   metre look for the next boundary on each side; neighbours at lane-width
+   spacing with road surface between them form lane samples, grouped by their
+   boundary pair into lane sections with centre lines and width profiles.
+   Driving direction comes from the nearest drive through the section.
+
+The reference direction of a map is that of the first trajectory: lanes
+driven the same way are ``forward``, the others ``backward``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from . import classes as C
+from .kernels.vector import axis_profile, sparse_components
+from .lanemap import Boundary, Lane, LaneMap, Marking
+from .params import Param, ParamSet, resolve_stages
+
+log = logging.getLogger(__name__)
+
+__all__ = ["STAGES", "extract", "marking_objects", "link_pieces", "boundaries_from_chains", "curb_lines",
+           "road_borders", "build_lanes", "Piece"]
+
+STAGES = {
+    "objects": ParamSet("objects", [
+        Param("cell", 0.05, "cell size of the marking raster (m)", 0.01, 0.5),
+        Param("link", 2, "occupied cells up to this many cells apart belong to one object", 1, 10),
+        Param("min_points", 20, "objects with fewer marking points are dropped", 1, 100000),
+        Param("min_length", 0.4, "stroke pieces shorter than this are dropped (m)", 0.0, 10.0),
+        Param("min_width", 0.07, "bands narrower than this are not paint (tar snakes, cracks) (m)", 0.0, 1.0),
+        Param("bar_width", 0.36, "bands at least this wide are bars (crosswalk bars, stop lines) (m)", 0.1, 2.0),
+        Param("max_band", 0.9, "bands wider than this fit no marking shape (m)", 0.2, 5.0),
+        Param("straight_tolerance", 0.04, "a piece bending more than this off its chord is split (m)", 0.005, 1.0),
+        Param("bar_spacing", 1.6, "largest centre spacing of crosswalk bars side by side (m)", 0.5, 5.0),
+        Param("arrow_length", (2.5, 10.0), "length range of arrows (m)"),
+    ]),
+    "boundaries": ParamSet("boundaries", [
+        Param("max_gap", 20.0, "longest gap bridged between strokes: dash gaps plus occlusions (m)", 1.0, 100.0),
+        Param("lateral", 0.15, "largest lateral misalignment of linked strokes (m)", 0.01, 2.0),
+        Param("min_radius", 25.0, "tightest bend a boundary may take across a gap (m)", 1.0, 1e6),
+        Param("solid_length", 10.0, "strokes at least this long are solid line (m)", 1.0, 100.0),
+        Param("thick_width", 0.20, "strokes at least this wide are line_thick (Breitstrich) (m)", 0.05, 1.0),
+        Param("step", 0.5, "vertex spacing of the output polylines (m)", 0.05, 10.0),
+        Param("smooth", 1.0, "half window of the moving-average smoothing (m)", 0.0, 20.0),
+        Param("min_length", 2.0, "boundaries shorter than this are dropped (m)", 0.0, 100.0),
+    ]),
+    "curbs": ParamSet("curbs", [
+        Param("cell", 0.10, "cell size of the curb raster (m)", 0.02, 1.0),
+        Param("link", 3, "curb cells up to this many cells apart belong to one curb", 1, 20),
+        Param("min_points", 30, "curb pieces with fewer points are dropped", 1, 100000),
+        Param("max_gap", 20.0, "longest gap bridged along a curb (parked cars) (m)", 0.5, 100.0),
+        Param("lateral", 0.25, "largest lateral misalignment of linked curb pieces (m)", 0.01, 2.0),
+        Param("min_length", 3.0, "curbs shorter than this are dropped (m)", 0.0, 100.0),
+        Param("border_cell", 0.2, "cell of the road / ground raster for road borders (m)", 0.05, 2.0),
+        Param("border_clear", 0.8, "no road border within this distance of a curb (m)", 0.0, 10.0),
+    ]),
+    "lanes": ParamSet("lanes", [
+        Param("width_range", (2.5, 4.75), "widths a lane may have (m)"),
+        Param("station", 1.0, "spacing of the cross-sections (m)", 0.1, 10.0),
+        Param("max_angle", 20.0, "neighbouring boundaries must be parallel within this angle (deg)", 1.0, 60.0),
+        Param("section_gap", 3.0, "a lane section ends where it is missing for longer than this (m)", 0.5, 100.0),
+        Param("min_length", 3.0, "lane sections shorter than this are dropped (m)", 0.0, 100.0),
+        Param("link_distance", 3.0, "sections whose ends are this close are predecessor and successor (m)", 0.1, 50.0),
+        Param("drive_reach", 30.0, "drives farther than this from a lane do not give its direction (m)", 1.0, 500.0),
+    ]),
+}
+
+
+# ---------------------------------------------------------------------------
+# pieces: straight bits of painted bands and curbs
+# ---------------------------------------------------------------------------
+@dataclass
+class Piece:
+    """A straight bit of a band of points: centre line, width and where it came from."""
+
+    xy: np.ndarray  # (k, 2) centre line, ordered along the piece
+    z: np.ndarray  # (k,)
+    width: float
+    component: int
+    kind: str = "stroke"  # stroke | curb | border
+
+    @property
+    def length(self) -> float:
+        return float(np.hypot(*(self.xy[-1] - self.xy[0])))
+
+    def end(self, which: int):
+        """(point, outward unit direction) of end 0 (start) or 1 (end)."""
+        xy = self.xy
+        k = min(len(xy) - 1, 4)
+        if which == 0:
+            p, q = xy[0], xy[k]
+        else:
+            p, q = xy[-1], xy[-1 - k]
+        d = p - q
+        n = np.hypot(*d)
+        if n == 0:
+            d = xy[-1] - xy[0] if which else xy[0] - xy[-1]
+            n = np.hypot(*d) or 1.0
+        return p, d / n
+
+
+def _pca(xy):
+    m = xy.mean(axis=0)
+    d = xy - m
+    cov = d.T @ d / max(len(d), 1)
+    w, v = np.linalg.eigh(cov)
+    u = v[:, 1]
+    # canonical sign so the result does not depend on the input order
+    if u[0] < 0 or (u[0] == 0 and u[1] < 0):
+        u = -u
+    return m, u, np.array([-u[1], u[0]])
+
+
+def _profile(xyz, step):
+    """Principal axis profile of points: (m, u, n, bins_u, centre, width, z, count, u_lo, u_hi)."""
+    m, u, n = _pca(xyz[:, :2])
+    d = xyz[:, :2] - m
+    uu = d @ u
+    vv = d @ n
+    lo, hi = np.quantile(uu, [0.002, 0.998]) if len(uu) > 50 else (uu.min(), uu.max())
+    nb = max(int(math.ceil((hi - lo) / step)), 1)
+    centre, width, zm, cnt = axis_profile(uu, vv, xyz[:, 2], step, lo, nb, 3)
+    bu = lo + (np.arange(nb) + 0.5) * step
+    return m, u, n, bu, centre, width, zm, cnt, float(lo), float(hi), uu
+
+
+def _split_straight(xyz, comp, tol, step, min_len, kind, depth=0):
+    """Recursively cut a band of points into straight pieces; returns a list of Piece."""
+    m, u, n, bu, centre, width, zm, cnt, lo, hi, uu = _profile(xyz, step)
+    ok = np.isfinite(centre)
+    if ok.sum() < 2:
+        return []
+    length = hi - lo
+    if ok.sum() >= 4 and length > 2.0 and depth < 12:
+        coef = np.polyfit(bu[ok], centre[ok], 1)
+        res = np.abs(centre[ok] - np.polyval(coef, bu[ok]))
+        if res.max() > tol:
+            cut = float(np.median(uu))
+            a = uu <= cut
+            return (_split_straight(xyz[a], comp, tol, step, min_len, kind, depth + 1)
+                    + _split_straight(xyz[~a], comp, tol, step, min_len, kind, depth + 1))
+    if length < min_len:
+        return []
+    # centre line: the bins' centres, with the painted extent at both ends
+    c = centre[ok]
+    b = bu[ok]
+    z = zm[ok]
+    coef = np.polyfit(b, c, 1) if len(b) >= 2 else np.array([0.0, c[0]])
+    uline = np.concatenate([[lo], b, [hi]])
+    vline = np.concatenate([[np.polyval(coef, lo)], c, [np.polyval(coef, hi)]])
+    zline = np.concatenate([[z[0]], z, [z[-1]]])
+    xy = m + np.outer(uline, u) + np.outer(vline, n)
+    wmed = float(np.median(width[ok]))
+    return [Piece(xy=xy, z=zline, width=wmed, component=comp, kind=kind)]
+
+
+def _components(xyz, cell, link, min_points):
+    """Point indices of each cell component with at least *min_points* points (deterministic order)."""
+    if len(xyz) == 0:
+        return []
+    ix = np.floor(xyz[:, 0] / cell).astype(np.int64)
+    iy = np.floor(xyz[:, 1] / cell).astype(np.int64)
+    lab, n = sparse_components(ix, iy, link)
+    order = np.argsort(lab, kind="stable")
+    bounds = np.searchsorted(lab[order], np.arange(n + 1))
+    out = []
+    for k in range(n):
+        idx = order[bounds[k]:bounds[k + 1]]
+        if len(idx) >= min_points:
+            out.append(idx)
+    return out
+
+
+def _oriented_box(xy, q=0.0):
+    """Rotated rectangle (4, 2) around points along their principal axis."""
+    m, u, n = _pca(xy)
+    d = xy - m
+    uu, vv = d @ u, d @ n
+    if q > 0 and len(uu) > 20:
+        u0, u1 = np.quantile(uu, [q, 1 - q])
+        v0, v1 = np.quantile(vv, [q, 1 - q])
+    else:
+        u0, u1, v0, v1 = uu.min(), uu.max(), vv.min(), vv.max()
+    corners = [(u0, v0), (u1, v0), (u1, v1), (u0, v1)]
+    return np.array([m + a * u + b * n for a, b in corners])
+
+
+def _cells_polygon(xy, cell):
+    """Outline of the cells a set of points occupies (simplified)."""
+    ij = np.unique(np.floor(xy / cell).astype(np.int64), axis=0)
+    boxes = shapely.box(ij[:, 0] * cell, ij[:, 1] * cell, (ij[:, 0] + 1) * cell, (ij[:, 1] + 1) * cell)
+    poly = shapely.union_all(shapely.buffer(boxes, cell * 0.5, join_style="mitre")).buffer(-cell * 0.5, join_style="mitre")
+    if poly.geom_type != "Polygon":
+        parts = [g for g in getattr(poly, "geoms", []) if g.geom_type == "Polygon"]
+        poly = max(parts, key=lambda g: g.area) if parts else shapely.convex_hull(shapely.multipoints(xy))
+    return shapely.simplify(poly, cell * 0.5)
+
+
+@dataclass
+class Objects:
+    """What :func:`marking_objects` finds: stroke pieces and typed marking polygons (local coordinates)."""
+
+    pieces: list = field(default_factory=list)
+    markings: list = field(default_factory=list)  # (type, polygon (k,2), z, group or None)
+    rejected: int = 0
+
+
+def marking_objects(xyz: np.ndarray, params=None) -> Objects:
+    """Find and type the marking objects among marking points *xyz* (n, 3), local coordinates.
+
+    Returns an :class:`Objects` with lane-line stroke pieces (to be linked into
+    boundaries) and typed polygons: ``crosswalk`` (with its ``crosswalk_bar``
+    members), ``stop_line``, ``arrow`` (family; typed by :func:`_arrow_type`)
+    and ``other`` for paint that fits no shape but is clearly paint.
+    """
+    p = STAGES["objects"].resolve(params or {})
+    comps = _components(xyz, p["cell"], p["link"], p["min_points"])
+    out = Objects()
+    bars = []  # (xy points, box)
+    a_lo, a_hi = p["arrow_length"]
+    for ci, idx in enumerate(comps):
+        pts = xyz[idx]
+        m, u, n, bu, centre, width, zm, cnt, lo, hi, uu = _profile(pts, 0.25)
+        ok = np.isfinite(width)
+        length = hi - lo
+        if not ok.any():
+            out.rejected += 1
+            continue
+        wmed = float(np.median(width[ok]))
+        wmax = float(np.quantile(width[ok], 0.9))
+        vv = (pts[:, :2] - m) @ n
+        spread = float(np.quantile(vv, 0.99) - np.quantile(vv, 0.01))
+        z = float(np.median(pts[:, 2]))
+        if a_lo <= length <= a_hi and wmed < p["bar_width"] and wmax >= 0.35 and spread >= 0.4 and spread < 2.5:
+            poly = _cells_polygon(pts[:, :2], p["cell"])
+            out.markings.append(("arrow", np.asarray(poly.exterior.coords)[:-1], z, None, _arrow_type(pts, m, u, n)))
+            continue
+        if wmed >= p["bar_width"]:
+            if wmed <= p["max_band"] and length >= 1.0 and length >= 1.5 * wmed:
+                bars.append((pts, _oriented_box(pts[:, :2], 0.002), m, u, wmed, length, z))
+            else:
+                out.rejected += 1
+            continue
+        if wmed < p["min_width"]:
+            out.rejected += 1
+            continue
+        if length < 1.5 * max(spread, 0.3) and length < 1.0:
+            out.rejected += 1  # round blob (manhole rim, dot)
+            continue
+        pieces = _split_straight(pts, ci, p["straight_tolerance"], 0.25, p["min_length"], "stroke")
+        # a wandering thin trace (tar snake) breaks into many short pieces: reject
+        if pieces and length < 8.0 and len(pieces) >= 3 and max(pc.length for pc in pieces) < 1.5:
+            out.rejected += 1
+            continue
+        pieces = [pc for pc in pieces if pc.width >= p["min_width"]]
+        out.pieces.extend(pieces)
+    _group_bars(bars, p, out)
+    return out
+
+
+def _group_bars(bars, p, out):
+    """Bars side by side at bar spacing are one crosswalk; a lone bar is a stop line."""
+    nb = len(bars)
+    parent = list(range(nb))
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for i in range(nb):
+        for j in range(i + 1, nb):
+            mi, ui = bars[i][2], bars[i][3]
+            mj, uj = bars[j][2], bars[j][3]
+            if abs(float(ui @ uj)) < math.cos(math.radians(15)):
+                continue
+            d = mj - mi
+            along = abs(float(d @ ui))
+            across = abs(float(d @ np.array([-ui[1], ui[0]])))
+            if along < 0.5 * max(bars[i][5], bars[j][5]) and 0.5 <= across <= p["bar_spacing"]:
+                parent[find(j)] = find(i)
+    groups: dict = {}
+    for i in range(nb):
+        groups.setdefault(find(i), []).append(i)
+    for g, members in sorted(groups.items()):
+        if len(members) >= 3:
+            allpts = np.vstack([bars[i][0][:, :2] for i in members])
+            box = _oriented_box(allpts, 0.001)
+            z = float(np.median([bars[i][6] for i in members]))
+            gid = len(out.markings)
+            out.markings.append(("crosswalk", box, z, None, None))
+            for i in members:
+                out.markings.append(("crosswalk_bar", bars[i][1], bars[i][6], gid, None))
+        else:
+            for i in members:
+                if bars[i][5] >= 1.5:
+                    out.markings.append(("stop_line", bars[i][1], bars[i][6], None, None))
+                else:
+                    out.rejected += 1
+
+
+def _arrow_type(pts, m, u, n):
+    """Straight / left / right / straight_left / straight_right from where the heads sit.
+
+    In the arrow's axis frame the stem is narrow; heads are the bins wider than
+    the stem. A head on the axis points straight; heads off to one side point
+    there. Which end is the tip is where the heads are (the stem is the tail).
+    """
+    d = pts[:, :2] - m
+    uu, vv = d @ u, d @ n
+    lo, hi = np.quantile(uu, [0.01, 0.99])
+    step = 0.25
+    nb = max(int((hi - lo) / step), 1)
+    k = np.clip(((uu - lo) / step).astype(int), 0, nb - 1)
+    wid = np.array([np.ptp(vv[k == i]) if np.any(k == i) else 0.0 for i in range(nb)])
+    ctr = np.array([np.median(vv[k == i]) if np.any(k == i) else 0.0 for i in range(nb)])
+    stem = np.median(wid)
+    # tip at the end whose half holds the widest bins
+    half = nb // 2
+    tip_hi = wid[half:].max() >= wid[:half].max() if half else True
+    sgn = 1.0 if tip_hi else -1.0
+    head = wid > 2.0 * max(stem, 0.1)
+    if not head.any():
+        return "arrow_straight"
+    lateral = ctr[head] * sgn  # left positive when looking towards the tip
+    stem_c = np.median(ctr[~head]) * sgn if (~head).any() else 0.0
+    off = lateral - stem_c
+    left = bool(np.any(off > 0.35))
+    right = bool(np.any(off < -0.35))
+    straight = bool(np.any(np.abs(off) <= 0.35))
+    if left and straight:
+        return "arrow_straight_left"
+    if right and straight:
+        return "arrow_straight_right"
+    if left:
+        return "arrow_left"
+    if right:
+        return "arrow_right"
+    return "arrow_straight"
+
+
+# ---------------------------------------------------------------------------
+# linking pieces into chains
+# ---------------------------------------------------------------------------
+def _canonical_order(pieces):
+    """Pieces sorted by geometry (not by input order)."""
+    key = [(round(float(pc.xy[:, 0].min()), 6), round(float(pc.xy[:, 1].min()), 6),
+            round(float(pc.xy[:, 0].max()), 6), round(float(pc.xy[:, 1].max()), 6)) for pc in pieces]
+    order = sorted(range(len(pieces)), key=lambda i: key[i])
+    return [pieces[i] for i in order]
+
+
+def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers=None):
+    """Link pieces end to end; returns chains as lists of ``(piece, reversed)`` in travel order.
+
+    The result does not depend on the order of *pieces*: they are sorted by
+    geometry first and candidate links are taken best first with ties broken
+    by that order. *barriers* is an optional shapely geometry no link may cross.
+    """
+    pieces = _canonical_order(pieces)
+    npc = len(pieces)
+    if npc == 0:
+        return []
+    ends = [pc.end(k) for pc in pieces for k in (0, 1)]  # end e = 2*i + k
+    P = np.array([e[0] for e in ends])
+    D = np.array([e[1] for e in ends])
+    cands = []
+    from scipy.spatial import cKDTree  # noqa: PLC0415  (only here; scipy ships with the test extras)
+
+    tree = cKDTree(P)
+    pairs = tree.query_pairs(max_gap, output_type="ndarray")
+    for a, b in pairs:
+        ia, ib = a // 2, b // 2
+        if ia == ib:
+            continue
+        p1, o1 = P[a], D[a]
+        p2, o2 = P[b], D[b]
+        g = p2 - p1
+        gap = float(np.hypot(*g))
+        t1, t2 = o1, -o2  # travel direction leaving a, arriving at b
+        if gap > 1e-9:
+            if float(g @ t1) < -0.3 or float(g @ t2) < -0.3:
+                continue
+        cosang = float(t1 @ t2)
+        max_turn = math.radians(12.0) + gap / min_radius
+        if cosang < math.cos(min(max_turn, math.pi / 2)):
+            continue
+        e1 = float(t1[0] * g[1] - t1[1] * g[0])
+        e2 = float(t2[0] * (-g[1]) - t2[1] * (-g[0]))
+        mis = 0.5 * abs(e1 - e2)
+        bend = 0.5 * abs(e1 + e2)
+        if mis > lateral + 0.004 * gap or bend > gap * gap / (2 * min_radius) + 0.05:
+            continue
+        cands.append((mis + 0.01 * gap, min(a, b), max(a, b)))
+    cands.sort()
+    if barriers is not None and not barriers.is_empty and cands:
+        segs = shapely.linestrings(np.stack([P[[c[1] for c in cands]], P[[c[2] for c in cands]]], axis=1))
+        crosses = shapely.intersects(segs, barriers)
+        cands = [c for c, x in zip(cands, crosses) if not x]
+    used = np.zeros(2 * npc, bool)
+    link = -np.ones(2 * npc, np.int64)
+    parent = list(range(npc))
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for _, a, b in cands:
+        if used[a] or used[b]:
+            continue
+        ra, rb = find(a // 2), find(b // 2)
+        if ra == rb:
+            continue
+        used[a] = used[b] = True
+        link[a], link[b] = b, a
+        parent[rb] = ra
+    # walk chains from free ends
+    seen = np.zeros(npc, bool)
+    chains = []
+    for start in range(2 * npc):
+        i = start // 2
+        if seen[i] or link[start] >= 0:
+            continue
+        chain = []
+        e = start
+        while True:
+            i = e // 2
+            seen[i] = True
+            rev = (e % 2) == 1  # entering at the end: travel reversed
+            chain.append((pieces[i], rev))
+            out_end = e ^ 1
+            nxt = link[out_end]
+            if nxt < 0:
+                break
+            e = int(nxt)
+        chains.append(chain)
+    return chains
+
+
+# ---------------------------------------------------------------------------
+# chains to boundaries
+# ---------------------------------------------------------------------------
+def _hermite(p0, d0, p1, d1, n):
+    t = np.linspace(0, 1, n + 2)[1:-1][:, None]
+    L = np.hypot(*(p1 - p0))
+    h00 = 2 * t**3 - 3 * t**2 + 1
+    h10 = t**3 - 2 * t**2 + t
+    h01 = -2 * t**3 + 3 * t**2
+    h11 = t**3 - t**2
+    return h00 * p0 + h10 * L * d0 + h01 * p1 + h11 * L * d1
+
+
+def _chain_polyline(chain, step):
+    """Concatenate the pieces of a chain, bridging gaps with Hermite curves; returns xy, z and painted flags."""
+    xs, zs, painted = [], [], []
+    prev = None
+    for pc, rev in chain:
+        xy = pc.xy[::-1] if rev else pc.xy
+        z = pc.z[::-1] if rev else pc.z
+        if prev is not None:
+            p0, z0, d0 = prev
+            d1 = xy[min(3, len(xy) - 1)] - xy[0]
+            d1 = d1 / (np.hypot(*d1) or 1.0)
+            gap = float(np.hypot(*(xy[0] - p0)))
+            if gap > step:
+                n = int(gap / step)
+                mid = _hermite(p0, d0, xy[0], d1, n)
+                xs.append(mid)
+                zs.append(np.linspace(z0, z[0], n + 2)[1:-1])
+                painted.append(np.zeros(n, bool))
+        xs.append(xy)
+        zs.append(z)
+        painted.append(np.ones(len(xy), bool))
+        dl = xy[-1] - xy[max(len(xy) - 4, 0)]
+        prev = (xy[-1], z[-1], dl / (np.hypot(*dl) or 1.0))
+    return np.vstack(xs), np.concatenate(zs), np.concatenate(painted)
+
+
+def _resample(xy, z, step, smooth):
+    """Smooth (moving average over +-smooth metres) and resample a polyline every *step* metres."""
+    d = np.hypot(*np.diff(xy, axis=0).T)
+    keep = np.concatenate([[True], d > 1e-6])
+    xy, z = xy[keep], z[keep]
+    s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    if s[-1] <= 0:
+        return np.column_stack([xy, z])[:1].repeat(2, axis=0)
+    n = max(int(round(s[-1] / step)), 1)
+    si = np.linspace(0, s[-1], n + 1)
+    fine = max(step / 2, 0.05)
+    sf = np.linspace(0, s[-1], max(int(s[-1] / fine), 1) + 1)
+    xf = np.interp(sf, s, xy[:, 0])
+    yf = np.interp(sf, s, xy[:, 1])
+    zf = np.interp(sf, s, z)
+    w = int(round(smooth / fine))
+    if w > 0 and len(sf) > 2 * w + 1:
+        xf, yf, zf = (_moving_average(a, w) for a in (xf, yf, zf))
+    # re-measure after smoothing so the spacing is even along the smoothed line
+    s2 = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(xf), np.diff(yf)))])
+    n = max(int(round(s2[-1] / step)), 1)
+    si = np.linspace(0, s2[-1], n + 1)
+    return np.column_stack([np.interp(si, s2, xf), np.interp(si, s2, yf), np.interp(si, s2, zf)])
+
+
+def _moving_average(a, w):
+    """Moving average with a window shrinking towards the ends (the end points stay put)."""
+    c = np.concatenate([[0.0], np.cumsum(a)])
+    n = len(a)
+    i = np.arange(n)
+    half = np.minimum(np.minimum(i, n - 1 - i), w)
+    return (c[i + half + 1] - c[i - half]) / (2 * half + 1)
+
+
+def _strokes(chain):
+    """Painted strokes along a chain: list of (s0, s1, width) in chain arc length (pieces of one component merge)."""
+    out = []
+    s = 0.0
+    prev_end = None
+    for pc, rev in chain:
+        xy = pc.xy[::-1] if rev else pc.xy
+        if prev_end is not None:
+            s += float(np.hypot(*(xy[0] - prev_end)))
+        ln = float(np.sum(np.hypot(*np.diff(xy, axis=0).T)))
+        if out and s - out[-1][1] < 0.3:
+            s0, _, w, wl = out[-1]
+            out[-1] = (s0, s + ln, w + pc.width * ln, wl + ln)
+        else:
+            out.append((s, s + ln, pc.width * ln, ln))
+        s += ln
+        prev_end = xy[-1]
+    return [(a, b, w / max(wl, 1e-9)) for a, b, w, wl in out]
+
+
+def _pattern_runs(strokes, solid_length):
+    """Split strokes into runs of one pattern: list of (pattern, first, last stroke index)."""
+    n = len(strokes)
+    lab = ["S" if b - a >= solid_length else "D" for a, b, _ in strokes]
+    # a lone short stroke between solid ones is an occluded bit of the solid line
+    for i in range(n):
+        if lab[i] == "D":
+            left = lab[i - 1] if i > 0 else None
+            right = lab[i + 1] if i < n - 1 else None
+            lone = (left != "D") and (right != "D")
+            if lone and ("S" in (left, right)):
+                lab[i] = "S"
+    runs = []
+    for i, c in enumerate(lab):
+        if runs and runs[-1][0] == c:
+            runs[-1][2] = i
+        else:
+            runs.append([c, i, i])
+    return [("solid" if c == "S" else "dashed", a, b) for c, a, b in runs]
+
+
+def boundaries_from_chains(chains, params=None, *, prefix="b", kind=None):
+    """Boundaries (dicts with local xyz and attributes) from linked chains of stroke pieces."""
+    p = STAGES["boundaries"].resolve(params or {})
+    out = []
+    for chain in chains:
+        xy, z, painted = _chain_polyline(chain, p["step"])
+        if len(xy) < 2:
+            continue
+        s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+        strokes = _strokes(chain) if kind is None else [(0.0, s[-1], float(np.median([pc.width for pc, _ in chain])))]
+        runs = _pattern_runs(strokes, p["solid_length"]) if kind is None else [("solid", 0, 0)]
+        for r, (pattern, a, b) in enumerate(runs):
+            # cut in the middle of the gap to the neighbouring run
+            s0 = 0.0 if r == 0 else 0.5 * (strokes[a - 1][1] + strokes[a][0])
+            s1 = s[-1] if r == len(runs) - 1 else 0.5 * (strokes[b][1] + strokes[b + 1][0])
+            if s1 - s0 < p["min_length"]:
+                continue
+            sel = (s >= s0) & (s <= s1)
+            sx = np.concatenate([[s0], s[sel], [s1]])
+            pxy = np.column_stack([np.interp(sx, s, xy[:, 0]), np.interp(sx, s, xy[:, 1])])
+            pz = np.interp(sx, s, z)
+            xyz = _resample(pxy, pz, p["step"], p["smooth"])
+            seg = strokes[a:b + 1]
+            width = float(np.average([w for _, _, w in seg], weights=[max(b_ - a_, 1e-3) for a_, b_, _ in seg]))
+            rec = dict(xyz=xyz, width=width, pattern=pattern, stroke=None, gap=None)
+            if kind is None:
+                rec["kind"] = "line_thick" if width >= p["thick_width"] else "line_thin"
+                if pattern == "dashed":
+                    lens = np.array([b_ - a_ for a_, b_, _ in seg])
+                    inner = lens[1:-1] if len(lens) >= 4 else lens
+                    gaps = np.array([seg[i + 1][0] - seg[i][1] for i in range(len(seg) - 1)])
+                    rec["stroke"] = float(np.median(inner))
+                    if len(gaps):
+                        # an occluded dash shows as a gap of about stroke + 2 gaps: use the regular ones
+                        g = float(np.median(gaps))
+                        rec["gap"] = float(np.median(gaps[gaps < 1.5 * g]))
+            else:
+                rec["kind"] = kind
+                rec["pattern"] = None
+            out.append(rec)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# curbs and road borders
+# ---------------------------------------------------------------------------
+def curb_lines(xyz: np.ndarray, params=None, barriers=None):
+    """Curb boundaries (dicts, local coordinates) from curb points *xyz*."""
+    p = STAGES["curbs"].resolve(params or {})
+    bp = STAGES["boundaries"].resolve({})
+    pieces = []
+    for ci, idx in enumerate(_components(xyz, p["cell"], p["link"], p["min_points"])):
+        pts = xyz[idx]
+        # the curb line is the foot of the face: the lower half of the points of a cross-section
+        pieces.extend(_split_straight(pts, ci, 0.06, 0.5, 0.5, "curb"))
+    chains = link_pieces(pieces, max_gap=p["max_gap"], lateral=p["lateral"], min_radius=10.0)
+    bnds = boundaries_from_chains(chains, dict(min_length=p["min_length"], step=bp["step"], smooth=bp["smooth"]),
+                                  kind="curbstone")
+    for b, chain in zip(bnds, chains):
+        pass
+    return bnds
+
+
+def _keys(ix, iy, span):
+    return iy * span + ix
+
+
+def road_borders(road_xy: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None):
+    """Road edges without a curb: road cells next to unsealed ground, away from curbs."""
+    p = STAGES["curbs"].resolve(params or {})
+    cell = p["border_cell"]
+    if len(road_xy) == 0 or len(ground_xy) == 0:
+        return []
+    allxy = np.vstack([road_xy, ground_xy])
+    x0, y0 = np.floor(allxy.min(axis=0) / cell) - 2
+    span = int(np.floor(allxy[:, 0].max() / cell) - x0) + 4
+
+    def cells(xy):
+        ix = np.floor(xy[:, 0] / cell).astype(np.int64) - int(x0)
+        iy = np.floor(xy[:, 1] / cell).astype(np.int64) - int(y0)
+        return np.unique(_keys(ix, iy, span))
+
+    road = cells(road_xy)
+    ground = cells(ground_xy)
+    ground = np.setdiff1d(ground, road, assume_unique=True)
+    near_ground = np.zeros(len(road), bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dx == 0 and dy == 0:
+                continue
+            q = road + dy * span + dx
+            j = np.searchsorted(ground, q)
+            j = np.minimum(j, len(ground) - 1)
+            near_ground |= ground[j] == q
+    edge = road[near_ground]
+    if len(edge) == 0:
+        return []
+    ex = (edge % span + int(x0) + 0.5) * cell
+    ey = (edge // span + int(y0) + 0.5) * cell
+    exy = np.column_stack([ex, ey])
+    if len(curb_xy):
+        from scipy.spatial import cKDTree  # noqa: PLC0415
+
+        d, _ = cKDTree(curb_xy).query(exy, distance_upper_bound=p["border_clear"])
+        exy = exy[~np.isfinite(d)]
+    if len(exy) == 0:
+        return []
+    exyz = np.column_stack([exy, np.zeros(len(exy))])
+    pieces = []
+    for ci, idx in enumerate(_components(exyz, cell, 2, 25)):
+        pieces.extend(_split_straight(exyz[idx], ci, 0.08, 0.5, 1.0, "border"))
+    chains = link_pieces(pieces, max_gap=10.0, lateral=0.3, min_radius=10.0)
+    return boundaries_from_chains(chains, dict(min_length=5.0), kind="road_border")
+
+
+# ---------------------------------------------------------------------------
+# lanes
+# ---------------------------------------------------------------------------
+def build_lanes(boundaries, *, road_cells=None, drives=(), params=None):
+    """Lane sections between neighbouring boundaries.
+
+    Parameters
+    ----------
+    boundaries : list of dict
+        With ``id``, ``xyz`` (local), ``kind`` and ``pattern``.
+    road_cells : callable, optional
+        ``road_cells(xy) -> bool array``: whether a point lies on road surface.
+    drives : list of (n, 2) arrays with (n, 2) unit headings
+        Drive polylines (local xy) and directions, the first one defining ``forward``.
+    """
+    p = STAGES["lanes"].resolve(params or {})
+    wmin, wmax = p["width_range"]
+    if len(boundaries) < 2:
+        return []
+    lines = [shapely.linestrings(b["xyz"][:, :2]) for b in boundaries]
+    tree = shapely.STRtree(lines)
+    samples: dict = {}
+    cos_max = math.cos(math.radians(p["max_angle"]))
+    for bi, b in enumerate(boundaries):
+        line = lines[bi]
+        L = line.length
+        if L < p["station"]:
+            continue
+        st = np.arange(0.5 * p["station"], L, p["station"])
+        pts = shapely.line_interpolate_point(line, st)
+        a = shapely.get_coordinates(shapely.line_interpolate_point(line, np.maximum(st - 0.5, 0)))
+        c = shapely.get_coordinates(shapely.line_interpolate_point(line, np.minimum(st + 0.5, L)))
+        t = c - a
+        t /= np.maximum(np.hypot(*t.T), 1e-9)[:, None]
+        nrm = np.column_stack([-t[:, 1], t[:, 0]])
+        P = shapely.get_coordinates(pts)
+        for side in (1.0, -1.0):
+            q0 = P + side * 0.05 * nrm
+            q1 = P + side * (wmax + 0.3) * nrm
+            rays = shapely.linestrings(np.stack([q0, q1], axis=1))
+            ri, bj = tree.query(rays, predicate="intersects")
+            keep = bj != bi
+            ri, bj = ri[keep], bj[keep]
+            if len(ri) == 0:
+                continue
+            inter = shapely.intersection(rays[ri], np.array(lines, dtype=object)[bj])
+            ip = shapely.get_coordinates(shapely.centroid(inter))
+            dist = np.hypot(*(ip - P[ri]).T)
+            # nearest crossing per ray
+            order = np.lexsort((dist, ri))
+            ri, bj, dist, ip = ri[order], bj[order], dist[order], ip[order]
+            first = np.concatenate([[True], ri[1:] != ri[:-1]])
+            for r, j, d, xy in zip(ri[first], bj[first], dist[first], ip[first]):
+                if not (wmin <= d <= wmax):
+                    continue
+                lj = lines[j]
+                sj = lj.project(shapely.points(xy))
+                g0 = np.array(lj.interpolate(max(sj - 0.5, 0)).coords[0])
+                g1 = np.array(lj.interpolate(min(sj + 0.5, lj.length)).coords[0])
+                tj = g1 - g0
+                nj = np.hypot(*tj)
+                if nj == 0 or abs(float(tj @ t[r])) / nj < cos_max:
+                    continue
+                kinds = {boundaries[bi]["kind"], boundaries[j]["kind"]}
+                if _not_a_lane(boundaries[bi], boundaries[j]):
+                    continue
+                mid = 0.5 * (P[r] + xy)
+                if road_cells is not None and not road_cells(mid[None, :])[0]:
+                    continue
+                key = (min(bi, j), max(bi, j))
+                zb = float(np.interp(st[r], _arclen(b["xyz"]), b["xyz"][:, 2]))
+                zj = float(np.interp(sj, _arclen(boundaries[j]["xyz"]), boundaries[j]["xyz"][:, 2]))
+                # parameterise along the boundary with the smaller index so both sides' samples line up
+                samples.setdefault(key, []).append((bi, float(st[r]) if bi == key[0] else float(sj), mid, 0.5 * (zb + zj), d))
+                del kinds
+    sections = []
+    for key, smp in sorted(samples.items()):
+        smp.sort(key=lambda r: r[1])
+        s = np.array([r[1] for r in smp])
+        # both sides give a sample near each station: merge those within half a station
+        groups = np.concatenate([[0], np.cumsum(np.diff(s) > 0.5 * p["station"])])
+        ng = groups[-1] + 1
+        S = np.bincount(groups, s) / np.bincount(groups)
+        M = np.column_stack([np.bincount(groups, [r[2][0] for r in smp]), np.bincount(groups, [r[2][1] for r in smp])])
+        M /= np.bincount(groups)[:, None]
+        Z = np.bincount(groups, [r[3] for r in smp]) / np.bincount(groups)
+        W = np.bincount(groups, [r[4] for r in smp]) / np.bincount(groups)
+        del ng
+        cut = np.flatnonzero(np.diff(S) > p["section_gap"]) + 1
+        for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(S)]])):
+            if S[b - 1] - S[a] < p["min_length"] or b - a < 3:
+                continue
+            sections.append(dict(pair=key, xy=M[a:b], z=Z[a:b], width=W[a:b]))
+    return _orient_sections(sections, boundaries, drives, p)
+
+
+def _arclen(xyz):
+    return np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xyz[:, :2], axis=0).T))])
+
+
+def _not_a_lane(b1, b2):
+    """Space between a solid edge line (Breitstrich) and a curb or road border is a shoulder, not a lane."""
+    edge = {"curbstone", "road_border"}
+    for a, b in ((b1, b2), (b2, b1)):
+        if a["kind"] == "line_thick" and a.get("pattern") == "solid" and b["kind"] in edge:
+            return True
+    return b1["kind"] in edge and b2["kind"] in edge and False
+
+
+def _orient_sections(sections, boundaries, drives, p):
+    """Driving direction, left/right boundaries and links of lane sections."""
+    if drives:
+        dxy = np.vstack([d[0] for d in drives])
+        dh = np.vstack([d[1] for d in drives])
+        from scipy.spatial import cKDTree  # noqa: PLC0415
+
+        dtree = cKDTree(dxy)
+    out = []
+    for sec in sections:
+        xy = sec["xy"]
+        tang = xy[-1] - xy[0]
+        tang = tang / (np.hypot(*tang) or 1.0)
+        forward = True
+        if drives:
+            d, j = dtree.query(xy, distance_upper_bound=p["drive_reach"])
+            ok = np.isfinite(d)
+            if ok.any():
+                # the nearest drive (laterally) decides; votes weighted by closeness
+                hd = dh[j[ok]]
+                w = 1.0 / (0.5 + d[ok])
+                along = float(np.sum(w * (hd @ tang)))
+                forward = along >= 0
+        if not forward:
+            sec = dict(sec, xy=xy[::-1], z=sec["z"][::-1], width=sec["width"][::-1])
+            tang = -tang
+        sec["sense"] = forward  # travels with its stored orientation after flipping
+        # left / right boundary by the side of the centre line they lie on
+        i, j = sec["pair"]
+        mid = sec["xy"][len(sec["xy"]) // 2]
+        nrm = np.array([-tang[1], tang[0]])
+        ci = boundaries[i]["xyz"][:, :2]
+        side_i = float((ci[np.argmin(np.hypot(*(ci - mid).T))] - mid) @ nrm)
+        sec["left"], sec["right"] = (i, j) if side_i > 0 else (j, i)
+        out.append(sec)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the whole chain
+# ---------------------------------------------------------------------------
+def _drive_lines(trajectories, origin, ref_heading=None):
+    """Local (xy, unit heading) of each trajectory, every ~1 m; headings flipped to agree with the first drive."""
+    drives = []
+    for tr in trajectories:
+        xy = tr.xyz[:, :2] - origin
+        d = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+        keep = np.concatenate([[True], np.diff(np.floor(d)) > 0])
+        xy = xy[keep]
+        if len(xy) < 2:
+            continue
+        h = np.gradient(xy, axis=0)
+        h /= np.maximum(np.hypot(*h.T), 1e-9)[:, None]
+        drives.append((xy, h))
+    return drives
+
+
+def extract(cloud, classification=None, trajectory=None, params=None, *, road_id: str = "road") -> LaneMap:
+    """Build the lane-level map of classified points.
+
+    Parameters
+    ----------
+    cloud : PointCloud or (n, 3) array
+        The points (map CRS).
+    classification : (n,) array, optional
+        Class codes (:mod:`hdmap.classes`); default ``cloud.classification``.
+    trajectory : Trajectory or list of Trajectory, optional
+        The drives: they give the driving direction of the lanes (without one,
+        lanes point along their boundaries' order and ``direction`` is
+        ``forward``).
+    params : mapping, optional
+        ``{"stage": {"name": value}}`` or ``{"stage.name": value}`` for the stages in :data:`STAGES`.
+
+    Returns
+    -------
+    LaneMap
+    """
+    par = resolve_stages(STAGES, params)
+    xyz = np.asarray(getattr(cloud, "xyz", cloud), dtype=np.float64)
+    cls = np.asarray(classification if classification is not None else cloud.attrs["classification"])
+    if len(cls) != len(xyz):
+        raise ValueError(f"classification has {len(cls)} values for {len(xyz)} points")
+    trajs = [] if trajectory is None else (list(trajectory) if isinstance(trajectory, (list, tuple)) else [trajectory])
+    epsg = 25832
+    crs = getattr(cloud, "crs", None)
+    if crs is not None and crs.to_epsg():
+        epsg = int(crs.to_epsg())
+    if len(xyz) == 0:
+        return LaneMap(epsg=epsg, metadata={"generator": "hdmap.extract"})
+    origin = np.floor(xyz[:, :2].min(axis=0) / 100.0) * 100.0
+    loc = xyz.copy()
+    loc[:, :2] -= origin
+    mk = loc[cls == C.Class.ROAD_MARKING]
+    objs = marking_objects(mk, par["objects"])
+    barrier_polys = [shapely.Polygon(m[1]).buffer(0.3) for m in objs.markings if m[0] in ("stop_line", "crosswalk")]
+    barriers = shapely.union_all(barrier_polys) if barrier_polys else None
+    bp = par["boundaries"]
+    chains = link_pieces(objs.pieces, max_gap=bp["max_gap"], lateral=bp["lateral"], min_radius=bp["min_radius"],
+                         barriers=barriers)
+    lines = boundaries_from_chains(chains, bp)
+    curb_xyz = loc[cls == C.Class.CURB]
+    curbs = curb_lines(curb_xyz, par["curbs"])
+    road_xy = loc[(cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING), :2]
+    ground_xy = loc[cls == C.Class.GROUND, :2]
+    borders = road_borders(road_xy[::4], ground_xy, curb_xyz[:, :2], par["curbs"])
+    bnd = [dict(b, id=f"line{i + 1}") for i, b in enumerate(lines)]
+    bnd += [dict(b, id=f"curb{i + 1}") for i, b in enumerate(curbs)]
+    bnd += [dict(b, id=f"edge{i + 1}") for i, b in enumerate(borders)]
+    road_cells = _road_lookup(road_xy, 0.5)
+    drives = _drive_lines(trajs, origin)
+    sections = build_lanes(bnd, road_cells=road_cells, drives=drives, params=par["lanes"])
+    return _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs)
+
+
+def _road_lookup(road_xy, cell):
+    """A function telling whether points lie in (or next to) a cell with road points."""
+    if len(road_xy) == 0:
+        return None
+    ij = np.floor(road_xy / cell).astype(np.int64)
+    x0, y0 = ij.min(axis=0) - 2
+    span = int(ij[:, 0].max() - x0) + 4
+    keys = np.unique((ij[:, 1] - y0) * span + (ij[:, 0] - x0))
+
+    def lookup(xy):
+        q = np.floor(np.asarray(xy) / cell).astype(np.int64)
+        k = (q[:, 1] - y0) * span + (q[:, 0] - x0)
+        j = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
+        return keys[j] == k
+
+    return lookup
+
+
+def _world(xy, z, origin):
+    return np.column_stack([xy[:, 0] + origin[0], xy[:, 1] + origin[1], z])
+
+
+def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
+    boundaries = []
+    for b in bnd:
+        xyz = b["xyz"].copy()
+        xyz[:, :2] += origin
+        is_line = b["kind"].startswith("line")
+        boundaries.append(Boundary(
+            id=b["id"], xyz=xyz, kind=b["kind"], pattern=b["pattern"] if is_line else None,
+            stroke_m=None if b.get("stroke") is None else round(b["stroke"], 2),
+            gap_m=None if b.get("gap") is None else round(b["gap"], 2),
+            width_m=round(float(b["width"]), 3) if is_line else None,
+            color="white" if is_line else None, height_m=None, road=road_id,
+            provenance={"drives": [t.source for t in trajs]}))
+    lanes = []
+    sec_ids = [f"lane{i + 1}" for i in range(len(sections))]
+    for i, sec in enumerate(sections):
+        lanes.append(dict(id=sec_ids[i], sec=sec))
+    # predecessor / successor: the end of one section near the start of another, same way
+    for a in lanes:
+        a["succ"], a["pred"] = [], []
+    for a in lanes:
+        ea = a["sec"]["xy"][-1]
+        ta = a["sec"]["xy"][-1] - a["sec"]["xy"][max(len(a["sec"]["xy"]) - 4, 0)]
+        for b in lanes:
+            if a is b:
+                continue
+            sb = b["sec"]["xy"][0]
+            tb = b["sec"]["xy"][min(3, len(b["sec"]["xy"]) - 1)] - sb
+            if np.hypot(*(sb - ea)) <= 3.0 and float(ta @ tb) > 0:
+                a["succ"].append(b["id"])
+                b["pred"].append(a["id"])
+    out_lanes = []
+    for a in lanes:
+        sec = a["sec"]
+        i, j = sec["left"], sec["right"]
+        out_lanes.append(Lane(
+            id=a["id"], left=bnd[i]["id"], right=bnd[j]["id"], centerline=_world(sec["xy"], sec["z"], origin),
+            direction="forward" if sec["sense"] else "backward", width=np.round(sec["width"], 4), kind="lane",
+            road=road_id, section=None, index=None, predecessors=sorted(a["pred"]), successors=sorted(a["succ"])))
+    markings = []
+    z_default = 0.0
+    for k, (typ, poly, z, group, sub) in enumerate(objs.markings):
+        del z_default
+        z_default = z
+        ring = np.column_stack([poly[:, 0] + origin[0], poly[:, 1] + origin[1], np.full(len(poly), z)])
+        mtype = sub if typ == "arrow" else typ
+        markings.append(Marking(id=f"mk{k + 1}", polygon=ring, type=mtype,
+                                group=None if group is None else f"mk{group + 1}", road=road_id))
+    return LaneMap(boundaries=boundaries, lanes=out_lanes, markings=markings, epsg=epsg,
+                   metadata={"generator": "hdmap.extract", "drives": [t.source for t in trajs]})
