@@ -15,16 +15,23 @@ from ._version import __version__
 from .classes import Class
 from .io import iter_chunks, read, read_copc, write
 from .pointcloud import LasLayout, PointCloud
+from .lanemap import Boundary, Lane, LaneMap, Marking
 from .trajectory import Trajectory
+from .vectorize import extract
 
 __all__ = [
     "__version__",
+    "Boundary",
     "Class",
+    "Lane",
+    "LaneMap",
+    "Marking",
     "LasLayout",
     "PointCloud",
     "Trajectory",
     "classes",
     "errors",
+    "extract",
     "iter_chunks",
     "read",
     "read_copc",

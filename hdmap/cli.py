@@ -225,14 +225,72 @@ def _add_classify(sub) -> None:
     p.set_defaults(func=_cmd_classify)
 
 
+def _cmd_extract(args) -> int:
+    from ._progress import progress_bar
+    from .io import read_header
+    from .vectorize import extract_files
+
+    trajectories = _read_trajectories(args.trajectory, args.crs)
+    params = _parse_params(args.param, args.params)
+    total = sum(read_header(p).point_count for p in args.input)
+    with progress_bar(total=total, desc="reading", unit="pts", unit_scale=True, enabled=not args.quiet) as bar:
+        m = extract_files(args.input, args.output, trajectories, params, crs=args.crs, workdir=args.workdir,
+                          progress=bar.update)
+    kinds: dict = {}
+    for mk in m.markings:
+        kinds[mk.type.split("_")[0] if mk.type.startswith("arrow") else mk.type] = kinds.get(mk.type, 0) + 1
+    print(f"extracted {len(m.lines)} lane boundaries ({sum(b.length for b in m.lines) / 1000:.2f} km), "
+          f"{len(m.curbs)} curbs/road borders, {len(m.lanes)} lane sections, {len(m.markings)} markings "
+          f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}) -> {args.output}")
+    return 0
+
+
+def _add_extract(sub) -> None:
+    p = sub.add_parser(
+        "extract",
+        help="extract the lane-level map (boundaries, curbs, markings, lanes)",
+        description="Vectorise classified drives into lane boundaries, curbs and road borders, marking objects and "
+        "lane sections; writes OUTDIR/{boundaries,curbs,markings,lanes}.geojson and OUTDIR/map.gpkg (EPSG of the "
+        "input). Inputs without road classes are classified first. Give all drives of a street at once; each "
+        "trajectory gives the driving direction of the lanes it passes.",
+    )
+    p.add_argument("input", metavar="IN", nargs="+", help="LAS/LAZ file(s), classified or not")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output directory")
+    p.add_argument("--trajectory", action="append", metavar="FILE",
+                   help="vehicle trajectory (ASCII or SBET); repeat for several drives")
+    p.add_argument("--crs", metavar="CRS", help="CRS of input and trajectory when their files carry none")
+    p.add_argument("--param", action="append", metavar="STAGE.NAME=VALUE",
+                   help="override a parameter, e.g. --param boundaries.max_gap=25 (repeatable; classification "
+                   "stages too)")
+    p.add_argument("--params", metavar="TOML", help="parameter file: [boundaries] max_gap = 25 ...")
+    p.add_argument("--workdir", metavar="DIR", help="directory for temporary files when classifying first")
+    p.set_defaults(func=_cmd_extract)
+
+
 def _cmd_evaluate(args) -> int:
+    from .errors import ParameterError
     from .evaluate import evaluate_points, format_metrics, write_metrics
 
-    metrics = evaluate_points(args.truth, args.classified)
-    result = {"truth": str(args.truth), "classified": [str(p) for p in args.classified], "points": metrics}
+    if not args.classified and not args.result:
+        raise ParameterError("evaluate: give --classified LAZ... (point classes) and/or --result OUTDIR (the map)")
+    result: dict = {"truth": str(args.truth)}
+    text = []
+    if args.classified:
+        metrics = evaluate_points(args.truth, args.classified)
+        result.update(classified=[str(p) for p in args.classified], points=metrics)
+        text.append(format_metrics(metrics))
+    if args.result:
+        from .evaluate_map import evaluate_map, format_map_metrics
+
+        sim = Path(args.truth)
+        trajs = sorted(sim.glob("trajectory_*.txt"))
+        m = evaluate_map(sim / "truth", args.result, trajectories=trajs)
+        result["result"] = str(args.result)
+        result.update(m)
+        text.append(format_map_metrics(m))
     if args.json:
         write_metrics(args.json, result)
-    print(format_metrics(metrics))
+    print("\n\n".join(text))
     return 0
 
 
@@ -240,16 +298,19 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
         help="measure a classification against simulator truth",
-        description="Match classified points to the truth of a simulation directory (by drive, scanner channel, GPS "
-        "time and return number) and report per-class precision, recall, F1 and the confusion matrix.",
+        description="Measure results against the truth of a simulation directory. --classified: match points (by "
+        "drive, scanner channel, GPS time and return number) and report per-class precision, recall, F1 and the "
+        "confusion matrix. --result: compare an extracted map with the truth lines, curbs, markings and lanes "
+        "inside the surveyed area (buffer method; see hdmap.evaluate_map).",
     )
     p.add_argument("--truth", required=True, metavar="SIM_DIR", help="directory written by hdmap simulate")
-    p.add_argument("--classified", required=True, nargs="+", metavar="LAZ", help="classified file(s)")
+    p.add_argument("--classified", nargs="+", metavar="LAZ", help="classified file(s)")
+    p.add_argument("--result", metavar="OUTDIR", help="directory written by hdmap extract")
     p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON (keys points.<class>.f1, ...)")
     p.set_defaults(func=_cmd_evaluate)
 
 
-_COMMANDS = [_add_info, _add_simulate, _add_classify, _add_evaluate, _add_demo]
+_COMMANDS = [_add_info, _add_simulate, _add_classify, _add_extract, _add_evaluate, _add_demo]
 
 
 # --------------------------------------------------------------------------

@@ -64,6 +64,8 @@ STAGES = {
         Param("straight_tolerance", 0.04, "a piece bending more than this off its chord is split (m)", 0.005, 1.0),
         Param("bar_spacing", 1.6, "largest centre spacing of crosswalk bars side by side (m)", 0.5, 5.0),
         Param("arrow_length", (2.5, 10.0), "length range of arrows (m)"),
+        Param("arrow_area", 0.6, "smallest painted area of an arrow (m^2); tar snakes and cracks are thinner", 0.0, 20.0),
+        Param("stop_line_length", 2.5, "shortest stop line: one lane (m)", 0.5, 20.0),
     ]),
     "boundaries": ParamSet("boundaries", [
         Param("max_gap", 20.0, "longest gap bridged between strokes: dash gaps plus occlusions (m)", 1.0, 100.0),
@@ -247,7 +249,8 @@ def marking_objects(xyz: np.ndarray, params=None) -> Objects:
     p = STAGES["objects"].resolve(params or {})
     comps = _components(xyz, p["cell"], p["link"], p["min_points"])
     out = Objects()
-    bars = []  # (xy points, box)
+    bars = []  # (points, box, centre, axis, width, length, z, component)
+    arrows = []  # (points, whole-arrow sized)
     a_lo, a_hi = p["arrow_length"]
     for ci, idx in enumerate(comps):
         pts = xyz[idx]
@@ -262,13 +265,28 @@ def marking_objects(xyz: np.ndarray, params=None) -> Objects:
         vv = (pts[:, :2] - m) @ n
         spread = float(np.quantile(vv, 0.99) - np.quantile(vv, 0.01))
         z = float(np.median(pts[:, 2]))
-        if a_lo <= length <= a_hi and wmed < p["bar_width"] and wmax >= 0.35 and spread >= 0.4 and spread < 2.5:
-            poly = _cells_polygon(pts[:, :2], p["cell"])
-            out.markings.append(("arrow", np.asarray(poly.exterior.coords)[:-1], z, None, _arrow_type(pts, m, u, n)))
+        if wmed < p["bar_width"] and wmax >= 0.35 and 0.4 <= spread < 2.5 and 1.5 <= length <= a_hi:
+            arrows.append((pts, length >= a_lo))  # an arrow, or a part of one (the bent head of a turn arrow)
+            continue
+        if wmed >= p["bar_width"] and length >= 1.5 and spread > wmed + 0.3:
+            # a stop line touched by the end of a lane line: split the bar from the stub
+            vv0 = np.median(vv)
+            inbar = np.abs(vv - vv0) <= 0.5 * wmed + 0.1
+            rest = pts[~inbar]
+            pts = pts[inbar]
+            if len(rest) >= p["min_points"]:
+                out.pieces.extend(_split_straight(rest, ci, p["straight_tolerance"], 0.25, p["min_length"], "stroke"))
+            m, u, n, bu, centre, width, zm, cnt, lo, hi, uu = _profile(pts, 0.25)
+            length = hi - lo
+            spread = wmed
+        straight_bar = length >= 1.0 and length >= 1.5 * wmed and spread <= wmed + 0.3
+        if wmed >= 0.25 and wmed <= p["max_band"] and length <= 8.0 and straight_bar:
+            # bar candidate: a crosswalk bar if it has neighbours side by side, else a stop line or a stroke
+            bars.append((pts, _oriented_box(pts[:, :2], 0.002), m, u, wmed, length, z, ci))
             continue
         if wmed >= p["bar_width"]:
-            if wmed <= p["max_band"] and length >= 1.0 and length >= 1.5 * wmed:
-                bars.append((pts, _oriented_box(pts[:, :2], 0.002), m, u, wmed, length, z))
+            if wmed <= p["max_band"] and straight_bar:
+                bars.append((pts, _oriented_box(pts[:, :2], 0.002), m, u, wmed, length, z, ci))
             else:
                 out.rejected += 1
             continue
@@ -286,7 +304,43 @@ def marking_objects(xyz: np.ndarray, params=None) -> Objects:
         pieces = [pc for pc in pieces if pc.width >= p["min_width"]]
         out.pieces.extend(pieces)
     _group_bars(bars, p, out)
+    _group_arrows(arrows, p, out)
     return out
+
+
+def _group_arrows(arrows, p, out):
+    """Arrow parts closer than a metre are one arrow; groups without a whole-arrow-sized part are dropped."""
+    n = len(arrows)
+    boxes = [(a[0][:, 0].min(), a[0][:, 1].min(), a[0][:, 0].max(), a[0][:, 1].max()) for a in arrows]
+    parent = list(range(n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            bi, bj = boxes[i], boxes[j]
+            dx = max(bi[0] - bj[2], bj[0] - bi[2], 0.0)
+            dy = max(bi[1] - bj[3], bj[1] - bi[3], 0.0)
+            if math.hypot(dx, dy) <= 1.0:
+                ri, rj = i, j
+                while parent[ri] != ri:
+                    ri = parent[ri]
+                while parent[rj] != rj:
+                    rj = parent[rj]
+                parent[max(ri, rj)] = min(ri, rj)
+    groups: dict = {}
+    for i in range(n):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        groups.setdefault(r, []).append(i)
+    for _, members in sorted(groups.items()):
+        pts = np.vstack([arrows[i][0] for i in members])
+        area = len(np.unique(np.floor(pts[:, :2] / p["cell"]).astype(np.int64), axis=0)) * p["cell"] ** 2
+        if not any(arrows[i][1] for i in members) or area < p["arrow_area"]:
+            out.rejected += len(members)
+            continue
+        m, u, n_ = _pca(pts[:, :2])
+        poly = _cells_polygon(pts[:, :2], p["cell"])
+        out.markings.append(("arrow", np.asarray(poly.exterior.coords)[:-1], float(np.median(pts[:, 2])), None,
+                             _arrow_type(pts, m, u, n_)))
 
 
 def _group_bars(bars, p, out):
@@ -325,8 +379,11 @@ def _group_bars(bars, p, out):
                 out.markings.append(("crosswalk_bar", bars[i][1], bars[i][6], gid, None))
         else:
             for i in members:
-                if bars[i][5] >= 1.5:
-                    out.markings.append(("stop_line", bars[i][1], bars[i][6], None, None))
+                pts, box, m, u, wmed, length, z, ci = bars[i]
+                if wmed >= p["bar_width"] and length >= p["stop_line_length"]:
+                    out.markings.append(("stop_line", box, z, None, None))
+                elif wmed < p["bar_width"]:
+                    out.pieces.extend(_split_straight(pts, ci, p["straight_tolerance"], 0.25, p["min_length"], "stroke"))
                 else:
                     out.rejected += 1
 
@@ -582,7 +639,34 @@ def _pattern_runs(strokes, solid_length):
             runs[-1][2] = i
         else:
             runs.append([c, i, i])
-    return [("solid" if c == "S" else "dashed", a, b) for c, a, b in runs]
+    out = []
+    for c, a, b in runs:
+        if c == "D":
+            out.extend(("dashed", x, y) for x, y in _gap_regimes(strokes, a, b))
+        else:
+            out.append(("solid", a, b))
+    return out
+
+
+def _gap_regimes(strokes, a, b, change=0.35):
+    """Cut a run of dashes where the gap length changes for good (e.g. 3 m/6 m to 3 m/3 m before a junction).
+
+    A single odd gap (a dash hidden by a car) does not cut: the change must hold for two gaps in a row.
+    """
+    gaps = [strokes[i + 1][0] - strokes[i][1] for i in range(a, b)]
+    cuts = [a]
+    cur = []
+    for k, g in enumerate(gaps):
+        if len(cur) >= 2:
+            ref = float(np.median(cur))
+            nxt = gaps[k + 1] if k + 1 < len(gaps) else None
+            if (abs(g - ref) > change * ref and nxt is not None and abs(nxt - g) <= change * max(g, nxt)
+                    and abs(nxt - ref) > change * ref):
+                cuts.append(a + k + 1)
+                cur = []
+        cur.append(g)
+    cuts.append(b + 1)
+    return [(x, y - 1) for x, y in zip(cuts[:-1], cuts[1:])]
 
 
 def boundaries_from_chains(chains, params=None, *, prefix="b", kind=None):
@@ -640,19 +724,16 @@ def curb_lines(xyz: np.ndarray, params=None, barriers=None):
         pts = xyz[idx]
         # the curb line is the foot of the face: the lower half of the points of a cross-section
         pieces.extend(_split_straight(pts, ci, 0.06, 0.5, 0.5, "curb"))
-    chains = link_pieces(pieces, max_gap=p["max_gap"], lateral=p["lateral"], min_radius=10.0)
-    bnds = boundaries_from_chains(chains, dict(min_length=p["min_length"], step=bp["step"], smooth=bp["smooth"]),
+    chains = link_pieces(pieces, max_gap=p["max_gap"], lateral=p["lateral"], min_radius=10.0, barriers=barriers)
+    return boundaries_from_chains(chains, dict(min_length=p["min_length"], step=bp["step"], smooth=bp["smooth"]),
                                   kind="curbstone")
-    for b, chain in zip(bnds, chains):
-        pass
-    return bnds
 
 
 def _keys(ix, iy, span):
     return iy * span + ix
 
 
-def road_borders(road_xy: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None):
+def road_borders(road_xy: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None, barriers=None):
     """Road edges without a curb: road cells next to unsealed ground, away from curbs."""
     p = STAGES["curbs"].resolve(params or {})
     cell = p["border_cell"]
@@ -696,7 +777,7 @@ def road_borders(road_xy: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray
     pieces = []
     for ci, idx in enumerate(_components(exyz, cell, 2, 25)):
         pieces.extend(_split_straight(exyz[idx], ci, 0.08, 0.5, 1.0, "border"))
-    chains = link_pieces(pieces, max_gap=10.0, lateral=0.3, min_radius=10.0)
+    chains = link_pieces(pieces, max_gap=10.0, lateral=0.3, min_radius=10.0, barriers=barriers)
     return boundaries_from_chains(chains, dict(min_length=5.0), kind="road_border")
 
 
@@ -803,10 +884,13 @@ def _arclen(xyz):
 def _not_a_lane(b1, b2):
     """Space between a solid edge line (Breitstrich) and a curb or road border is a shoulder, not a lane."""
     edge = {"curbstone", "road_border"}
-    for a, b in ((b1, b2), (b2, b1)):
-        if a["kind"] == "line_thick" and a.get("pattern") == "solid" and b["kind"] in edge:
+    solid_edge = [b["kind"] == "line_thick" and b.get("pattern") == "solid" for b in (b1, b2)]
+    if all(solid_edge):
+        return True  # between two carriageway edge lines: a median or a traffic island
+    for a, b, sa in ((b1, b2, solid_edge[0]), (b2, b1, solid_edge[1])):
+        if sa and b["kind"] in edge:
             return True
-    return b1["kind"] in edge and b2["kind"] in edge and False
+    return False
 
 
 def _orient_sections(sections, boundaries, drives, p):
@@ -910,10 +994,13 @@ def extract(cloud, classification=None, trajectory=None, params=None, *, road_id
                          barriers=barriers)
     lines = boundaries_from_chains(chains, bp)
     curb_xyz = loc[cls == C.Class.CURB]
-    curbs = curb_lines(curb_xyz, par["curbs"])
+    # curbs and borders never link across painted lines or transverse markings (a junction mouth)
+    line_geoms = [shapely.linestrings(b["xyz"][:, :2]) for b in lines]
+    cb = shapely.union_all(line_geoms + ([barriers] if barriers is not None else []))
+    curbs = curb_lines(curb_xyz, par["curbs"], barriers=cb)
     road_xy = loc[(cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING), :2]
     ground_xy = loc[cls == C.Class.GROUND, :2]
-    borders = road_borders(road_xy[::4], ground_xy, curb_xyz[:, :2], par["curbs"])
+    borders = road_borders(road_xy[::4], ground_xy, curb_xyz[:, :2], par["curbs"], barriers=cb)
     bnd = [dict(b, id=f"line{i + 1}") for i, b in enumerate(lines)]
     bnd += [dict(b, id=f"curb{i + 1}") for i, b in enumerate(curbs)]
     bnd += [dict(b, id=f"edge{i + 1}") for i, b in enumerate(borders)]
@@ -995,3 +1082,74 @@ def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
                                 group=None if group is None else f"mk{group + 1}", road=road_id))
     return LaneMap(boundaries=boundaries, lanes=out_lanes, markings=markings, epsg=epsg,
                    metadata={"generator": "hdmap.extract", "drives": [t.source for t in trajs]})
+
+
+# ---------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------
+#: The classes extraction reads; everything else is skipped while reading.
+_NEEDED = (int(C.Class.GROUND), int(C.Class.ROAD_SURFACE), int(C.Class.ROAD_MARKING), int(C.Class.CURB))
+
+
+def _is_classified(path) -> bool:
+    """Whether a file carries hdmap's road classes (any road-surface or marking point in its first chunk)."""
+    from .io import iter_chunks  # noqa: PLC0415
+
+    for chunk in iter_chunks(path, 2_000_000, require_crs=False):
+        cls = chunk.attrs.get("classification")
+        return cls is not None and bool(np.isin(cls, (int(C.Class.ROAD_SURFACE), int(C.Class.ROAD_MARKING))).any())
+    return False
+
+
+def extract_files(inputs, outdir, trajectories=None, params=None, *, crs=None, workdir=None, progress=None) -> LaneMap:
+    """``hdmap extract``: read (classifying first where needed), vectorise, write GeoJSON layers and a GeoPackage.
+
+    Writes ``outdir/{boundaries,curbs,markings,lanes}.geojson`` and ``outdir/map.gpkg``
+    (each atomically). Only the classes extraction needs are kept in memory.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from .io import iter_chunks  # noqa: PLC0415
+
+    inputs = [Path(p) for p in inputs]
+    outdir = Path(outdir)
+    par = resolve_stages(STAGES, {k: v for k, v in (params or {}).items() if k in STAGES})
+    todo = [p for p in inputs if not _is_classified(p)]
+    tmp = None
+    if todo:
+        from .stream import classify_file  # noqa: PLC0415
+
+        log.info("%d of %d input(s) carry no road classes: classifying them first", len(todo), len(inputs))
+        tmp = tempfile.TemporaryDirectory(prefix="hdmap-extract-", dir=workdir)
+        outs = [Path(tmp.name) / f"{k}_{p.name}" for k, p in enumerate(todo)]
+        cparams = {k: v for k, v in (params or {}).items() if k not in STAGES}
+        classify_file(todo, outs, trajectories, cparams, crs=crs, workdir=tmp.name)
+        mapping = dict(zip(todo, outs))
+        inputs = [mapping.get(p, p) for p in inputs]
+    try:
+        xyz, cls, epsg = [], [], None
+        for path in inputs:
+            for chunk in iter_chunks(path, crs=crs):
+                if epsg is None and chunk.crs is not None:
+                    epsg = chunk.crs.to_epsg()
+                c = np.asarray(chunk.attrs.get("classification", np.zeros(len(chunk), np.uint8)))
+                keep = np.isin(c, _NEEDED)
+                xyz.append(chunk.xyz[keep])
+                cls.append(c[keep].astype(np.uint8))
+                if progress is not None:
+                    progress(len(chunk))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    xyz = np.vstack(xyz) if xyz else np.empty((0, 3))
+    cls = np.concatenate(cls) if cls else np.empty(0, np.uint8)
+    trajs = list(trajectories or [])
+    lane_map = extract(xyz, cls, trajs, par)
+    if epsg:
+        lane_map.epsg = int(epsg)
+    lane_map.metadata["inputs"] = [p.name for p in inputs]
+    outdir.mkdir(parents=True, exist_ok=True)
+    lane_map.to_geojson(outdir)
+    lane_map.to_gpkg(outdir / "map.gpkg")
+    return lane_map
