@@ -9,6 +9,8 @@ import numpy as np
 import pyproj
 import pytest
 
+from hdmap.trajectory import Trajectory
+
 os.environ.setdefault("NUMBA_CACHE_DIR", "")  # use the default (__pycache__ beside the kernels)
 
 UTM32 = pyproj.CRS.from_epsg(25832)
@@ -99,3 +101,36 @@ def utm_laz(tmp_path):
     path = tmp_path / "utm.laz"
     las = make_las(path, n=20_000, point_format=6)
     return path, las
+
+
+# --------------------------------------------------------------------------
+# simulated and classified surveys shared by the classification and vectorisation tests
+# --------------------------------------------------------------------------
+SCENES = {
+    # small, fixed-seed drives: two passes in opposite directions, reduced pulse rate to keep the suite fast
+    "urban": dict(preset_name="urban", length=150, passes=2, seed=11, rate=150_000),
+    "motorway": dict(preset_name="motorway", length=160, passes=2, seed=11, rate=100_000),
+}
+
+
+@pytest.fixture(scope="session", params=sorted(SCENES))
+def scene(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"cls_{request.param}")
+    from hdmap.sim import simulate
+
+    result = simulate(out, **SCENES[request.param])
+    drives = [out / f"drive_{k}.laz" for k in range(len(result.drives))]
+    trajectories = [Trajectory.read(out / f"trajectory_{k}.txt") for k in range(len(result.drives))]
+    return request.param, out, drives, trajectories
+
+
+@pytest.fixture(scope="session")
+def classified(scene):
+    name, out, drives, trajectories = scene
+    from hdmap.stream import classify_file
+
+    outputs = [out / f"classified_{k}.laz" for k in range(len(drives))]
+    result = classify_file(drives, outputs, trajectories, tile=60.0, halo=12.0, max_tile_points=2_500_000)
+    return result, outputs
+
+

@@ -21,30 +21,6 @@ from hdmap.stream import classify_file
 TARGETS = {"ground_or_road": ("f1", 0.99), "road_surface": ("f1", 0.98), "road_marking": ("precision", 0.95),
            "road_marking ": ("recall", 0.95), "curb": ("f1", 0.85), "noise": ("f1", 0.90)}
 
-SCENES = {
-    # small, fixed-seed drives: two passes in opposite directions, reduced pulse rate to keep the suite fast
-    "urban": dict(preset_name="urban", length=150, passes=2, seed=11, rate=150_000),
-    "motorway": dict(preset_name="motorway", length=160, passes=2, seed=11, rate=100_000),
-}
-
-
-@pytest.fixture(scope="module", params=sorted(SCENES))
-def scene(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(f"cls_{request.param}")
-    result = simulate(out, **SCENES[request.param])
-    drives = [out / f"drive_{k}.laz" for k in range(len(result.drives))]
-    trajectories = [hdmap.Trajectory.read(out / f"trajectory_{k}.txt") for k in range(len(result.drives))]
-    return request.param, out, drives, trajectories
-
-
-@pytest.fixture(scope="module")
-def classified(scene):
-    name, out, drives, trajectories = scene
-    outputs = [out / f"classified_{k}.laz" for k in range(len(drives))]
-    result = classify_file(drives, outputs, trajectories, tile=60.0, halo=12.0, max_tile_points=2_500_000)
-    return result, outputs
-
-
 def test_accuracy_targets(scene, classified):
     name, out, _, _ = scene
     _, outputs = classified
@@ -59,7 +35,6 @@ def test_accuracy_targets(scene, classified):
         if value is None or value < target:
             missed.append(f"{group.strip()} {metric} {value} < {target}")
     assert not missed, f"{name}: " + "; ".join(missed)
-
 
 def test_streaming_in_tiles_keeps_everything(scene, classified):
     _, _, drives, _ = scene
@@ -76,7 +51,6 @@ def test_streaming_in_tiles_keeps_everything(scene, classified):
         assert codes <= {1, 2, 7, 11, 18, 64, 67}
         assert {2, 11, 64} <= codes
 
-
 def test_same_input_same_bytes(scene, tmp_path):
     _, _, drives, trajectories = scene
     paths = []
@@ -86,7 +60,6 @@ def test_same_input_same_bytes(scene, tmp_path):
         paths.append(dst)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert not list(tmp_path.glob(".hdmap-classify-*"))  # temporary tiles are gone
-
 
 def test_without_trajectory_still_classifies_and_says_so(scene, caplog):
     name, out, drives, _ = scene
@@ -98,7 +71,6 @@ def test_without_trajectory_still_classifies_and_says_so(scene, caplog):
     m = point_metrics(truth, pred)
     assert m["ground_or_road"]["f1"] > 0.97
     assert m["road_marking"]["recall"] > 0.7
-
 
 def test_stages_are_callable_alone(scene):
     from hdmap.classify import detect_noise, ground_model
@@ -113,7 +85,6 @@ def test_stages_are_callable_alone(scene):
     noise = detect_noise(cloud.xyz, g.dz)
     assert noise[np.isin(truth, (Class.LOW_NOISE, Class.HIGH_NOISE))].astype(bool).mean() > 0.8
 
-
 def test_empty_cloud_and_bad_parameters():
     empty = hdmap.PointCloud(np.zeros((0, 3)))
     assert classify(empty).shape == (0,)
@@ -122,7 +93,6 @@ def test_empty_cloud_and_bad_parameters():
     with pytest.raises(ParameterError, match="ratio"):
         classify(empty, params={"markings.ratio": 0.5})
     assert set(STAGES) == {"ground", "noise", "curbs", "road", "intensity", "markings"}
-
 
 def test_cli_classify_and_evaluate(scene, tmp_path, capsys):
     name, out, drives, _ = scene
@@ -142,7 +112,6 @@ def test_cli_classify_and_evaluate(scene, tmp_path, capsys):
         assert set(data["points"][group]) >= {"precision", "recall", "f1"}
     assert data["points"]["road_marking"]["f1"] > 0.9
 
-
 @pytest.mark.parametrize("extra, message", [
     (["--param", "ground.cell"], "STAGE.NAME=VALUE"),
     (["--param", "ground.cell=abc"], "not a number"),
@@ -156,7 +125,6 @@ def test_cli_classify_bad_options(scene, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err
     assert err.startswith("hdmap: error:") and message in err and "Traceback" not in err
     assert not dst.exists()
-
 
 def test_cli_classify_missing_input(tmp_path, capsys):
     missing = tmp_path / "nope.laz"
