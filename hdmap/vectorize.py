@@ -1032,6 +1032,61 @@ def _world(xy, z, origin):
     return np.column_stack([xy[:, 0] + origin[0], xy[:, 1] + origin[1], z])
 
 
+def _bridge_sections(lanes, boundaries, max_gap=12.0, lateral=0.5):
+    """Join a lane section to the next one across a gap without lines (a crosswalk) with a section between virtual boundaries.
+
+    *lanes* are the working records of :func:`_to_lanemap` (local coordinates); new
+    records and virtual :class:`Boundary` objects are appended in place.
+    """
+    new = []
+    for a in list(lanes):
+        if a["succ"]:
+            continue
+        xa = a["sec"]["xy"]
+        ea, ta = xa[-1], xa[-1] - xa[max(len(xa) - 4, 0)]
+        ta = ta / (np.hypot(*ta) or 1.0)
+        best = None
+        for b in lanes:
+            if b is a or b["pred"] or b["sec"]["sense"] != a["sec"]["sense"]:
+                continue
+            xb = b["sec"]["xy"]
+            g = xb[0] - ea
+            gap = float(np.hypot(*g))
+            tb = xb[min(3, len(xb) - 1)] - xb[0]
+            tb = tb / (np.hypot(*tb) or 1.0)
+            if not (0.5 < gap <= max_gap) or float(g @ ta) < 0.9 * gap or float(ta @ tb) < math.cos(math.radians(10)):
+                continue
+            if abs(float(ta[0] * g[1] - ta[1] * g[0])) > lateral:
+                continue
+            if best is None or gap < best[0]:
+                best = (gap, b)
+        if best is None:
+            continue
+        gap, b = best
+        xb = b["sec"]["xy"]
+        n = max(int(round(gap)), 1)
+        f = np.linspace(0.0, 1.0, n + 1)[:, None]
+        xy = (1 - f) * ea + f * xb[0]
+        z = (1 - f[:, 0]) * a["sec"]["z"][-1] + f[:, 0] * b["sec"]["z"][0]
+        w = (1 - f[:, 0]) * a["sec"]["width"][-1] + f[:, 0] * b["sec"]["width"][0]
+        nrm = np.array([-ta[1], ta[0]])
+        vid = len(boundaries)
+        sides = []
+        for k, sgn in enumerate((1.0, -1.0)):  # left, right of the driving direction
+            bxy = xy + sgn * 0.5 * w[:, None] * nrm
+            boundaries.append(Boundary(id=f"virtual{vid + k + 1}", xyz=np.column_stack([bxy, z]), kind="virtual",
+                                       road=a["road"]))
+            sides.append(len(boundaries) - 1)
+        rec = dict(id=None, sec=dict(xy=xy, z=z, width=w, sense=a["sec"]["sense"], virtual=tuple(sides)),
+                   pred=[a["id"]], succ=[b["id"]], road=a["road"])
+        new.append((rec, a, b))
+    for k, (rec, a, b) in enumerate(new):
+        rec["id"] = f"lane{len(lanes) + 1}"
+        lanes.append(rec)
+        a["succ"].append(rec["id"])
+        b["pred"].append(rec["id"])
+
+
 def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
     boundaries = []
     for b in bnd:
@@ -1048,7 +1103,7 @@ def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
     lanes = []
     sec_ids = [f"lane{i + 1}" for i in range(len(sections))]
     for i, sec in enumerate(sections):
-        lanes.append(dict(id=sec_ids[i], sec=sec))
+        lanes.append(dict(id=sec_ids[i], sec=sec, road=road_id))
     # predecessor / successor: the end of one section near the start of another, same way
     for a in lanes:
         a["succ"], a["pred"] = [], []
@@ -1063,12 +1118,16 @@ def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
             if np.hypot(*(sb - ea)) <= 3.0 and float(ta @ tb) > 0:
                 a["succ"].append(b["id"])
                 b["pred"].append(a["id"])
+    _bridge_sections(lanes, boundaries)
     out_lanes = []
     for a in lanes:
         sec = a["sec"]
-        i, j = sec["left"], sec["right"]
+        if "virtual" in sec:
+            left, right = (boundaries[k].id for k in sec["virtual"])
+        else:
+            left, right = bnd[sec["left"]]["id"], bnd[sec["right"]]["id"]
         out_lanes.append(Lane(
-            id=a["id"], left=bnd[i]["id"], right=bnd[j]["id"], centerline=_world(sec["xy"], sec["z"], origin),
+            id=a["id"], left=left, right=right, centerline=_world(sec["xy"], sec["z"], origin),
             direction="forward" if sec["sense"] else "backward", width=np.round(sec["width"], 4), kind="lane",
             road=road_id, section=None, index=None, predecessors=sorted(a["pred"]), successors=sorted(a["succ"])))
     markings = []

@@ -100,7 +100,7 @@ def test_validate_names_the_offender(change, message):
     change(m)
     with pytest.raises(ValueError, match=message) as info:
         m.validate()
-    assert isinstance(info.value, errors.HdmapError)
+    assert isinstance(info.value, InvalidMapError) and isinstance(info.value, errors.HdmapError)
 
 
 # ----------------------------------------------------------------------------
