@@ -204,7 +204,7 @@ def test_cli_extract_and_evaluate(scene, classified, tmp_path, capsys):
     if name != "urban":
         pytest.skip("the CLI runs on one scene")
     _, outputs = classified
-    args = ["extract", *map(str, outputs), "-o", str(tmp_path / "map"), "-q"]
+    args = ["-q", "extract", *map(str, outputs), "-o", str(tmp_path / "map")]
     for k in range(len(outputs)):
         args += ["--trajectory", str(out / f"trajectory_{k}.txt")]
     assert main(args) == 0
@@ -212,12 +212,12 @@ def test_cli_extract_and_evaluate(scene, classified, tmp_path, capsys):
     for layer in ("boundaries", "curbs", "markings", "lanes"):
         fc = json.loads((tmp_path / "map" / f"{layer}.geojson").read_text())
         assert fc["crs"]["properties"]["name"].endswith("25832")
-    assert main(["evaluate", "--truth", str(out), "--result", str(tmp_path / "map"), "--json",
-                 str(tmp_path / "m.json"), "-q"]) == 0
+    assert main(["-q", "evaluate", "--truth", str(out), "--result", str(tmp_path / "map"), "--json",
+                 str(tmp_path / "m.json")]) == 0
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["boundaries"]["completeness_0.20"] >= 0.97 and m["lanes"]["count_accuracy"] >= 0.9
     # errors name what is wrong
-    assert main(["extract", str(tmp_path / "missing.laz"), "-o", str(tmp_path / "x"), "-q"]) != 0
+    assert main(["-q", "extract", str(tmp_path / "missing.laz"), "-o", str(tmp_path / "x")]) != 0
     assert "missing.laz" in capsys.readouterr().err
-    assert main(["evaluate", "--truth", str(out), "-q"]) != 0
+    assert main(["-q", "evaluate", "--truth", str(out)]) != 0
     assert "--result" in capsys.readouterr().err
