@@ -308,30 +308,44 @@ def marking_objects(xyz: np.ndarray, params=None) -> Objects:
     return out
 
 
+class _DisjointSets:
+    """Union-find over 0..n-1 (path halving); ``join(ra, rb)`` hangs root *rb* under root *ra*."""
+
+    def __init__(self, n):
+        self.parent = list(range(n))
+
+    def find(self, a):
+        parent = self.parent
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def join(self, ra, rb):
+        self.parent[rb] = ra
+
+    def groups(self) -> dict:
+        """``{root: [members in index order]}``."""
+        out: dict = {}
+        for i in range(len(self.parent)):
+            out.setdefault(self.find(i), []).append(i)
+        return out
+
+
 def _group_arrows(arrows, p, out):
     """Arrow parts closer than a metre are one arrow; groups without a whole-arrow-sized part are dropped."""
     n = len(arrows)
     boxes = [(a[0][:, 0].min(), a[0][:, 1].min(), a[0][:, 0].max(), a[0][:, 1].max()) for a in arrows]
-    parent = list(range(n))
+    sets = _DisjointSets(n)
     for i in range(n):
         for j in range(i + 1, n):
             bi, bj = boxes[i], boxes[j]
             dx = max(bi[0] - bj[2], bj[0] - bi[2], 0.0)
             dy = max(bi[1] - bj[3], bj[1] - bi[3], 0.0)
             if math.hypot(dx, dy) <= 1.0:
-                ri, rj = i, j
-                while parent[ri] != ri:
-                    ri = parent[ri]
-                while parent[rj] != rj:
-                    rj = parent[rj]
-                parent[max(ri, rj)] = min(ri, rj)
-    groups: dict = {}
-    for i in range(n):
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        groups.setdefault(r, []).append(i)
-    for _, members in sorted(groups.items()):
+                ri, rj = sets.find(i), sets.find(j)
+                sets.join(min(ri, rj), max(ri, rj))
+    for _, members in sorted(sets.groups().items()):
         pts = np.vstack([arrows[i][0] for i in members])
         area = len(np.unique(np.floor(pts[:, :2] / p["cell"]).astype(np.int64), axis=0)) * p["cell"] ** 2
         if not any(arrows[i][1] for i in members) or area < p["arrow_area"]:
@@ -346,14 +360,7 @@ def _group_arrows(arrows, p, out):
 def _group_bars(bars, p, out):
     """Bars side by side at bar spacing are one crosswalk; a lone bar is a stop line."""
     nb = len(bars)
-    parent = list(range(nb))
-
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
+    sets = _DisjointSets(nb)
     for i in range(nb):
         for j in range(i + 1, nb):
             mi, ui = bars[i][2], bars[i][3]
@@ -364,11 +371,8 @@ def _group_bars(bars, p, out):
             along = abs(float(d @ ui))
             across = abs(float(d @ np.array([-ui[1], ui[0]])))
             if along < 0.5 * max(bars[i][5], bars[j][5]) and 0.5 <= across <= p["bar_spacing"]:
-                parent[find(j)] = find(i)
-    groups: dict = {}
-    for i in range(nb):
-        groups.setdefault(find(i), []).append(i)
-    for g, members in sorted(groups.items()):
+                sets.join(sets.find(i), sets.find(j))
+    for _, members in sorted(sets.groups().items()):
         if len(members) >= 3:
             allpts = np.vstack([bars[i][0][:, :2] for i in members])
             box = _oriented_box(allpts, 0.001)
@@ -488,23 +492,16 @@ def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers
         cands = [c for c, x in zip(cands, crosses) if not x]
     used = np.zeros(2 * npc, bool)
     link = -np.ones(2 * npc, np.int64)
-    parent = list(range(npc))
-
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
+    sets = _DisjointSets(npc)
     for _, a, b in cands:
         if used[a] or used[b]:
             continue
-        ra, rb = find(a // 2), find(b // 2)
+        ra, rb = sets.find(a // 2), sets.find(b // 2)
         if ra == rb:
             continue
         used[a] = used[b] = True
         link[a], link[b] = b, a
-        parent[rb] = ra
+        sets.join(ra, rb)
     # walk chains from free ends
     seen = np.zeros(npc, bool)
     chains = []
@@ -844,7 +841,6 @@ def build_lanes(boundaries, *, road_cells=None, drives=(), params=None):
                 nj = np.hypot(*tj)
                 if nj == 0 or abs(float(tj @ t[r])) / nj < cos_max:
                     continue
-                kinds = {boundaries[bi]["kind"], boundaries[j]["kind"]}
                 if _not_a_lane(boundaries[bi], boundaries[j]):
                     continue
                 mid = 0.5 * (P[r] + xy)
@@ -855,20 +851,17 @@ def build_lanes(boundaries, *, road_cells=None, drives=(), params=None):
                 zj = float(np.interp(sj, _arclen(boundaries[j]["xyz"]), boundaries[j]["xyz"][:, 2]))
                 # parameterise along the boundary with the smaller index so both sides' samples line up
                 samples.setdefault(key, []).append((bi, float(st[r]) if bi == key[0] else float(sj), mid, 0.5 * (zb + zj), d))
-                del kinds
     sections = []
     for key, smp in sorted(samples.items()):
         smp.sort(key=lambda r: r[1])
         s = np.array([r[1] for r in smp])
         # both sides give a sample near each station: merge those within half a station
         groups = np.concatenate([[0], np.cumsum(np.diff(s) > 0.5 * p["station"])])
-        ng = groups[-1] + 1
         S = np.bincount(groups, s) / np.bincount(groups)
         M = np.column_stack([np.bincount(groups, [r[2][0] for r in smp]), np.bincount(groups, [r[2][1] for r in smp])])
         M /= np.bincount(groups)[:, None]
         Z = np.bincount(groups, [r[3] for r in smp]) / np.bincount(groups)
         W = np.bincount(groups, [r[4] for r in smp]) / np.bincount(groups)
-        del ng
         cut = np.flatnonzero(np.diff(S) > p["section_gap"]) + 1
         for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(S)]])):
             if S[b - 1] - S[a] < p["min_length"] or b - a < 3:
@@ -1131,10 +1124,7 @@ def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
             direction="forward" if sec["sense"] else "backward", width=np.round(sec["width"], 4), kind="lane",
             road=road_id, section=None, index=None, predecessors=sorted(a["pred"]), successors=sorted(a["succ"])))
     markings = []
-    z_default = 0.0
     for k, (typ, poly, z, group, sub) in enumerate(objs.markings):
-        del z_default
-        z_default = z
         ring = np.column_stack([poly[:, 0] + origin[0], poly[:, 1] + origin[1], np.full(len(poly), z)])
         mtype = sub if typ == "arrow" else typ
         markings.append(Marking(id=f"mk{k + 1}", polygon=ring, type=mtype,
