@@ -458,7 +458,7 @@ def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers
     P = np.array([e[0] for e in ends])
     D = np.array([e[1] for e in ends])
     cands = []
-    from scipy.spatial import cKDTree  # noqa: PLC0415  (only here; scipy ships with the test extras)
+    from scipy.spatial import cKDTree  # noqa: PLC0415
 
     tree = cKDTree(P)
     pairs = tree.query_pairs(max_gap, output_type="ndarray")

@@ -134,3 +134,44 @@ def classified(scene):
     return result, outputs
 
 
+
+
+@pytest.fixture(scope="session")
+def extracted(scene, classified, tmp_path_factory):
+    """The LaneMap extracted from a classified scene, its result directory and its accuracy metrics."""
+    from hdmap.evaluate_map import evaluate_map
+    from hdmap.vectorize import extract_files
+
+    name, out, drives, trajectories = scene
+    _, outputs = classified
+    res = tmp_path_factory.mktemp(f"map_{name}")
+    m = extract_files(outputs, res, trajectories)
+    metrics = evaluate_map(out / "truth", res, trajectories=sorted(out.glob("trajectory_*.txt")))
+    return name, m, res, metrics
+
+
+# --------------------------------------------------------------------------
+# ground-truth lane maps of the simulator presets (no ray casting: the scene only), for the exporters
+# --------------------------------------------------------------------------
+TRUTH_PRESETS = ("urban", "tempus-b13", "motorway", "junction")
+
+
+def truth_map(preset: str, length: float = 200.0, seed: int = 11):
+    """The simulator's ground truth of *preset* as a LaneMap (read back from the truth GeoJSON it writes)."""
+    import tempfile
+    from pathlib import Path
+
+    from hdmap import LaneMap
+    from hdmap.sim.scene import build_scene
+    from hdmap.sim.simulate import resolve_description, write_truth
+
+    scene = build_scene(resolve_description(preset, None, length), seed=seed)
+    with tempfile.TemporaryDirectory() as d:
+        write_truth(scene, Path(d), seed=seed)
+        return LaneMap.from_geojson(d)
+
+
+@pytest.fixture(scope="session", params=TRUTH_PRESETS)
+def truth_lanemap(request):
+    """(preset name, LaneMap) of the simulator's truth, for each preset."""
+    return request.param, truth_map(request.param)

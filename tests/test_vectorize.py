@@ -11,25 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hdmap.cli import main
-from hdmap.evaluate_map import evaluate_map
 from hdmap.lanemap import LaneMap
 from hdmap.vectorize import (Piece, _resample, boundaries_from_chains, extract, link_pieces, marking_objects)
-from hdmap.vectorize import extract_files
 
 #: The issue's targets (see benchmarks/extract.py for the full-size run).
 LINE_TARGETS = {"completeness_0.20": 0.97, "correctness_0.20": 0.98, "completeness_0.10": 0.90,
                 "pattern_accuracy": 0.95}
 LANE_TARGETS = {"count_accuracy": 0.95}
-
-
-@pytest.fixture(scope="session")
-def extracted(scene, classified, tmp_path_factory):
-    name, out, drives, trajectories = scene
-    _, outputs = classified
-    res = tmp_path_factory.mktemp(f"map_{name}")
-    m = extract_files(outputs, res, trajectories)
-    metrics = evaluate_map(out / "truth", res, trajectories=sorted(out.glob("trajectory_*.txt")))
-    return name, m, res, metrics
 
 
 def test_map_accuracy_targets(extracted):

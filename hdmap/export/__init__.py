@@ -1,0 +1,79 @@
+"""Exports of a :class:`~hdmap.LaneMap` for other tools, and readers back into one.
+
+- :mod:`hdmap.export.lanelet2` — Lanelet2 OSM (WGS84 lat/lon nodes, projection origin near the data).
+- :mod:`hdmap.export.opendrive` — ASAM OpenDRIVE 1.8 (default) or 1.6, georeferenced.
+- GeoJSON and GeoPackage are the LaneMap's own formats (:meth:`~hdmap.LaneMap.to_geojson`,
+  :meth:`~hdmap.LaneMap.to_gpkg`).
+
+:func:`export` writes any of the four from a map or from a directory written by
+``hdmap extract``; it is what ``hdmap export`` calls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import FileFormatError
+from ..lanemap import LaneMap
+
+__all__ = ["FORMATS", "export", "load_result"]
+
+#: Output formats of :func:`export`, with the file suffix each one usually has.
+FORMATS = {"lanelet2": ".osm", "opendrive": ".xodr", "gpkg": ".gpkg", "geojson": ""}
+
+
+def load_result(path: str | os.PathLike) -> LaneMap:
+    """Read a LaneMap from a result directory (GeoJSON layers) or a ``map.gpkg``."""
+    path = Path(path)
+    if path.is_dir():
+        if not any((path / f"{layer}.geojson").exists() for layer in ("boundaries", "curbs", "lanes")):
+            gpkg = path / "map.gpkg"
+            if gpkg.exists():
+                return LaneMap.from_gpkg(gpkg)
+            raise FileFormatError(
+                f"{path}: no boundaries.geojson, curbs.geojson, lanes.geojson or map.gpkg here; "
+                "give a directory written by `hdmap extract`")
+        return LaneMap.from_geojson(path)
+    if path.suffix.lower() == ".gpkg":
+        return LaneMap.from_gpkg(path)
+    return LaneMap.from_geojson(path)
+
+
+def export(lanemap: LaneMap | str | os.PathLike, fmt: str, out: str | os.PathLike, **options) -> Path:
+    """Write *lanemap* (a LaneMap, or a result directory / GeoPackage to read one from) as *fmt* to *out*.
+
+    Parameters
+    ----------
+    lanemap : LaneMap or path
+    fmt : {"lanelet2", "opendrive", "gpkg", "geojson"}
+    out : path
+        Output file (a directory for ``geojson``). Written atomically.
+    **options
+        Passed to the writer, e.g. ``version="1.6"`` for OpenDRIVE or ``autoware=True`` for Lanelet2.
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    m = lanemap if isinstance(lanemap, LaneMap) else load_result(lanemap)
+    out = Path(out)
+    if fmt == "geojson":
+        if options:
+            raise TypeError(f"geojson export takes no options, got {', '.join(options)}")
+        m.to_geojson(out)
+        return out
+    if fmt == "gpkg":
+        if options:
+            raise TypeError(f"gpkg export takes no options, got {', '.join(options)}")
+        return m.to_gpkg(out)
+    if fmt == "lanelet2":
+        from .lanelet2 import write_lanelet2
+
+        return write_lanelet2(m, out, **options)
+    from .opendrive import write_opendrive
+
+    return write_opendrive(m, out, **options)
