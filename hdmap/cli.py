@@ -310,7 +310,65 @@ def _add_evaluate(sub) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
-_COMMANDS = [_add_info, _add_simulate, _add_classify, _add_extract, _add_evaluate, _add_demo]
+def _cmd_export(args) -> int:
+    from .errors import ParameterError
+    from .export import FORMATS, export, load_result
+
+    fmt = args.format
+    if fmt is None:
+        by_suffix = {suffix: name for name, suffix in FORMATS.items() if suffix}
+        fmt = by_suffix.get(Path(args.output).suffix.lower())
+        if fmt is None:
+            raise ParameterError(f"export: cannot tell the format from {args.output!r}; give --format "
+                                 f"{'|'.join(FORMATS)}")
+    options: dict = {}
+    given = {"--origin": args.origin, "--autoware": args.autoware or None, "--location": args.location,
+             "--opendrive-version": args.opendrive_version}
+    allowed = {"lanelet2": {"--origin", "--autoware", "--location"}, "opendrive": {"--opendrive-version"}}
+    wrong = [opt for opt, value in given.items() if value is not None and opt not in allowed.get(fmt, ())]
+    if wrong:
+        raise ParameterError(f"export: {', '.join(wrong)} does not apply to --format {fmt}")
+    if args.origin is not None:
+        try:
+            lat, lon = (float(v) for v in args.origin.split(","))
+        except ValueError:
+            raise ParameterError(f"export: --origin {args.origin!r} is not LAT,LON in degrees, "
+                                 "e.g. --origin 48.2486,11.6245") from None
+        options["origin"] = (lat, lon)
+    if args.autoware:
+        options["autoware"] = True
+    if args.location is not None:
+        options["location"] = args.location
+    if args.opendrive_version is not None:
+        options["version"] = args.opendrive_version
+    m = load_result(args.result)
+    out = export(m, fmt, args.output, **options)
+    print(f"wrote {fmt} map of {len(m.lanes)} lane sections and {len(m.boundaries)} boundaries -> {out}")
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write an extracted map as Lanelet2, OpenDRIVE, GeoPackage or GeoJSON",
+        description="Convert the map in RESULT (a directory written by hdmap extract, or its map.gpkg) for other "
+        "tools: Lanelet2 OSM (WGS84 nodes; the projection origin is written into the file and into "
+        "FILE.origin.json), ASAM OpenDRIVE 1.8 or 1.6 (geoReference EPSG:25832 plus a local offset), GeoPackage, "
+        "or a GeoJSON directory. The output is written atomically. See the README for the conventions.",
+    )
+    p.add_argument("result", metavar="RESULT", help="directory written by hdmap extract, or a map.gpkg")
+    p.add_argument("-f", "--format", choices=("lanelet2", "opendrive", "gpkg", "geojson"),
+                   help="output format (default: from the suffix of FILE: .osm, .xodr, .gpkg)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file (a directory for geojson)")
+    p.add_argument("--origin", metavar="LAT,LON", help="lanelet2: projection origin (default: near the data)")
+    p.add_argument("--autoware", action="store_true", help="lanelet2: Autoware flavour (local_x/local_y tags)")
+    p.add_argument("--location", choices=("urban", "nonurban"), help="lanelet2: location tag of the lanelets "
+                   "(default urban)")
+    p.add_argument("--opendrive-version", choices=("1.8", "1.6"), help="opendrive: standard version (default 1.8)")
+    p.set_defaults(func=_cmd_export)
+
+
+_COMMANDS = [_add_info, _add_simulate, _add_classify, _add_extract, _add_export, _add_evaluate, _add_demo]
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""``hdmap export`` and :func:`hdmap.export.export`: formats, option checks, errors that name the input."""
+
+from __future__ import annotations
+
+import pytest
+
+from hdmap import LaneMap
+from hdmap.cli import main
+from hdmap.export import export, load_result
+
+from .conftest import truth_map
+
+
+@pytest.fixture(scope="module")
+def result_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("result")
+    m = truth_map("urban")
+    m.to_geojson(d)
+    m.to_gpkg(d / "map.gpkg")
+    return d, m
+
+
+def test_load_result_reads_geojson_dir_and_gpkg(result_dir, tmp_path):
+    d, m = result_dir
+    assert load_result(d) == m
+    assert load_result(d / "map.gpkg") == m
+    only_gpkg = tmp_path / "only"
+    only_gpkg.mkdir()
+    (only_gpkg / "map.gpkg").write_bytes((d / "map.gpkg").read_bytes())
+    assert load_result(only_gpkg) == m
+
+
+def test_load_result_names_a_directory_without_a_map(tmp_path):
+    with pytest.raises(ValueError, match=f"{tmp_path}.*hdmap extract"):
+        load_result(tmp_path)
+
+
+@pytest.mark.parametrize("fmt,name", [("gpkg", "out.gpkg"), ("geojson", "outdir")])
+def test_cli_export_own_formats_round_trip(result_dir, tmp_path, fmt, name, capsys):
+    d, m = result_dir
+    out = tmp_path / name
+    assert main(["-q", "export", str(d), "--format", fmt, "-o", str(out)]) == 0
+    assert load_result(out) == m
+    assert str(out) in capsys.readouterr().out
+
+
+def test_cli_export_format_from_suffix(result_dir, tmp_path):
+    d, m = result_dir
+    assert main(["-q", "export", str(d), "-o", str(tmp_path / "m.gpkg")]) == 0
+    assert LaneMap.from_gpkg(tmp_path / "m.gpkg") == m
+
+
+def test_cli_export_refuses_unknown_suffix_and_misplaced_options(result_dir, tmp_path, capsys):
+    d, _ = result_dir
+    assert main(["-q", "export", str(d), "-o", str(tmp_path / "m.xyz")]) == 2
+    assert "--format" in capsys.readouterr().err
+    assert main(["-q", "export", str(d), "--format", "gpkg", "--autoware", "-o", str(tmp_path / "m.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "--autoware" in err and "gpkg" in err
+    assert not (tmp_path / "m.gpkg").exists()
+    assert main(["-q", "export", str(d), "--format", "lanelet2", "--origin", "48.2", "-o",
+                 str(tmp_path / "m.osm")]) == 2
+    assert "LAT,LON" in capsys.readouterr().err
+    assert not (tmp_path / "m.osm").exists()
+
+
+def test_export_unknown_format_is_named(result_dir, tmp_path):
+    d, m = result_dir
+    with pytest.raises(ValueError, match="'kml'.*lanelet2"):
+        export(m, "kml", tmp_path / "m.kml")
