@@ -730,23 +730,28 @@ def _keys(ix, iy, span):
     return iy * span + ix
 
 
-def road_borders(road_xy: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None, barriers=None):
-    """Road edges without a curb: road cells next to unsealed ground, away from curbs."""
+def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None, barriers=None):
+    """Road edges without a curb: road cells next to unsealed ground, away from curbs.
+
+    The height of a border vertex is the mean height of the road points in its cell.
+    """
     p = STAGES["curbs"].resolve(params or {})
     cell = p["border_cell"]
-    if len(road_xy) == 0 or len(ground_xy) == 0:
+    if len(road_xyz) == 0 or len(ground_xy) == 0:
         return []
+    road_xy = road_xyz[:, :2]
     allxy = np.vstack([road_xy, ground_xy])
     x0, y0 = np.floor(allxy.min(axis=0) / cell) - 2
     span = int(np.floor(allxy[:, 0].max() / cell) - x0) + 4
 
-    def cells(xy):
+    def keys(xy):
         ix = np.floor(xy[:, 0] / cell).astype(np.int64) - int(x0)
         iy = np.floor(xy[:, 1] / cell).astype(np.int64) - int(y0)
-        return np.unique(_keys(ix, iy, span))
+        return _keys(ix, iy, span)
 
-    road = cells(road_xy)
-    ground = cells(ground_xy)
+    road, inverse = np.unique(keys(road_xy), return_inverse=True)
+    road_z = np.bincount(inverse, road_xyz[:, 2], len(road)) / np.bincount(inverse, minlength=len(road))
+    ground = np.unique(keys(ground_xy))
     ground = np.setdiff1d(ground, road, assume_unique=True)
     near_ground = np.zeros(len(road), bool)
     for dy in (-1, 0, 1):
@@ -762,15 +767,14 @@ def road_borders(road_xy: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray
         return []
     ex = (edge % span + int(x0) + 0.5) * cell
     ey = (edge // span + int(y0) + 0.5) * cell
-    exy = np.column_stack([ex, ey])
+    exyz = np.column_stack([ex, ey, road_z[near_ground]])
     if len(curb_xy):
         from scipy.spatial import cKDTree  # noqa: PLC0415
 
-        d, _ = cKDTree(curb_xy).query(exy, distance_upper_bound=p["border_clear"])
-        exy = exy[~np.isfinite(d)]
-    if len(exy) == 0:
+        d, _ = cKDTree(curb_xy).query(exyz[:, :2], distance_upper_bound=p["border_clear"])
+        exyz = exyz[~np.isfinite(d)]
+    if len(exyz) == 0:
         return []
-    exyz = np.column_stack([exy, np.zeros(len(exy))])
     pieces = []
     for ci, idx in enumerate(_components(exyz, cell, 2, 25)):
         pieces.extend(_split_straight(exyz[idx], ci, 0.08, 0.5, 1.0, "border"))
@@ -991,9 +995,10 @@ def extract(cloud, classification=None, trajectory=None, params=None, *, road_id
     line_geoms = [shapely.linestrings(b["xyz"][:, :2]) for b in lines]
     cb = shapely.union_all(line_geoms + ([barriers] if barriers is not None else []))
     curbs = curb_lines(curb_xyz, par["curbs"], barriers=cb)
-    road_xy = loc[(cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING), :2]
+    road_xyz = loc[(cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING)]
+    road_xy = road_xyz[:, :2]
     ground_xy = loc[cls == C.Class.GROUND, :2]
-    borders = road_borders(road_xy[::4], ground_xy, curb_xyz[:, :2], par["curbs"], barriers=cb)
+    borders = road_borders(road_xyz[::4], ground_xy, curb_xyz[:, :2], par["curbs"], barriers=cb)
     bnd = [dict(b, id=f"line{i + 1}") for i, b in enumerate(lines)]
     bnd += [dict(b, id=f"curb{i + 1}") for i, b in enumerate(curbs)]
     bnd += [dict(b, id=f"edge{i + 1}") for i, b in enumerate(borders)]
@@ -1080,6 +1085,43 @@ def _bridge_sections(lanes, boundaries, max_gap=12.0, lateral=0.5):
         b["pred"].append(rec["id"])
 
 
+def _number_lanes(lanes, reach=40.0):
+    """Set ``Lane.index``: 1 for the leftmost lane of its driving direction, counting rightwards.
+
+    From the middle of each lane a ray goes left (seen in the driving direction); the
+    index is one plus the number of same-direction lanes it crosses before it meets a
+    lane of the other direction (the centre of the road) or *reach* metres.
+    """
+    if not lanes:
+        return
+    geoms = [shapely.linestrings(ln.centerline[:, :2]) for ln in lanes]
+    tree = shapely.STRtree(geoms)
+    for ln in lanes:
+        c = ln.centerline[:, :2]
+        if len(c) < 2:
+            ln.index = 1
+            continue
+        k = len(c) // 2
+        t = c[min(k + 1, len(c) - 1)] - c[max(k - 1, 0)]
+        t = t / (np.hypot(*t) or 1.0)
+        left = np.array([-t[1], t[0]])
+        ray = shapely.linestrings([c[k] + 0.05 * left, c[k] + reach * left])
+        hits = []
+        for j in tree.query(ray, predicate="intersects"):
+            other = lanes[int(j)]
+            if other is ln:
+                continue
+            d = shapely.line_locate_point(ray, shapely.intersection(ray, geoms[int(j)]).centroid)
+            hits.append((float(d), other.direction == ln.direction))
+        hits.sort()
+        n = 0
+        for _, same in hits:
+            if not same:
+                break
+            n += 1
+        ln.index = n + 1
+
+
 def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
     boundaries = []
     for b in bnd:
@@ -1123,6 +1165,7 @@ def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
             id=a["id"], left=left, right=right, centerline=_world(sec["xy"], sec["z"], origin),
             direction="forward" if sec["sense"] else "backward", width=np.round(sec["width"], 4), kind="lane",
             road=road_id, section=None, index=None, predecessors=sorted(a["pred"]), successors=sorted(a["succ"])))
+    _number_lanes(out_lanes)
     markings = []
     for k, (typ, poly, z, group, sub) in enumerate(objs.markings):
         ring = np.column_stack([poly[:, 0] + origin[0], poly[:, 1] + origin[1], np.full(len(poly), z)])

@@ -209,3 +209,34 @@ def test_cli_extract_and_evaluate(scene, classified, tmp_path, capsys):
     assert "missing.laz" in capsys.readouterr().err
     assert main(["-q", "evaluate", "--truth", str(out)]) != 0
     assert "--result" in capsys.readouterr().err
+
+
+def test_lane_index_counts_from_the_left_of_each_direction():
+    from hdmap.lanemap import Lane
+    from hdmap.vectorize import _number_lanes
+
+    def lane(i, y, direction):
+        x = np.linspace(0, 50, 11) if direction == "forward" else np.linspace(50, 0, 11)
+        return Lane(f"l{i}", "a", "b", np.column_stack([x, np.full(11, y), np.zeros(11)]), direction, np.full(11, 3.5))
+
+    # forward lanes drive +x (left is +y); backward lanes -x; the road centre is y = 0
+    lanes = [lane(1, -1.75, "forward"), lane(2, -5.25, "forward"), lane(3, -8.75, "forward"),
+             lane(4, 1.75, "backward"), lane(5, 5.25, "backward")]
+    _number_lanes(lanes)
+    assert [ln.index for ln in lanes] == [1, 2, 3, 1, 2]
+
+
+def test_road_border_heights_follow_the_road_surface():
+    from hdmap.vectorize import road_borders
+
+    rng = np.random.default_rng(3)
+    # a 60 m road 7 m wide rising 2 % along x, with unsealed ground beyond y = 7 (no curb)
+    road = np.column_stack([rng.uniform(0, 60, 60_000), rng.uniform(0, 7, 60_000)])
+    road = np.column_stack([road, 480.0 + 0.02 * road[:, 0]])
+    ground = np.column_stack([rng.uniform(0, 60, 20_000), rng.uniform(7, 10, 20_000)])
+    borders = road_borders(road, ground, np.empty((0, 2)))
+    assert borders, "no road border found"
+    xyz = max(borders, key=lambda b: len(b["xyz"]))["xyz"]
+    assert np.ptp(xyz[:, 0]) > 45
+    assert np.abs(xyz[:, 1] - 7.0).max() < 0.3
+    assert np.abs(xyz[:, 2] - (480.0 + 0.02 * xyz[:, 0])).max() < 0.03
