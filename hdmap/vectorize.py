@@ -754,6 +754,7 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
     ground = np.unique(keys(ground_xy))
     ground = np.setdiff1d(ground, road, assume_unique=True)
     near_ground = np.zeros(len(road), bool)
+    outward = np.zeros((len(road), 2))  # towards the ground neighbours
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             if dx == 0 and dy == 0:
@@ -761,12 +762,17 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
             q = road + dy * span + dx
             j = np.searchsorted(ground, q)
             j = np.minimum(j, len(ground) - 1)
-            near_ground |= ground[j] == q
+            hit = ground[j] == q
+            near_ground |= hit
+            outward[hit] += np.array([dx, dy]) / math.hypot(dx, dy)
     edge = road[near_ground]
     if len(edge) == 0:
         return []
-    ex = (edge % span + int(x0) + 0.5) * cell
-    ey = (edge // span + int(y0) + 0.5) * cell
+    # the edge runs between the last road cell and the first ground cell: half a cell out from the centre
+    out = outward[near_ground]
+    out /= np.maximum(np.hypot(out[:, 0], out[:, 1]), 1e-9)[:, None]
+    ex = (edge % span + int(x0) + 0.5) * cell + 0.5 * cell * out[:, 0]
+    ey = (edge // span + int(y0) + 0.5) * cell + 0.5 * cell * out[:, 1]
     exyz = np.column_stack([ex, ey, road_z[near_ground]])
     if len(curb_xy):
         from scipy.spatial import cKDTree  # noqa: PLC0415
