@@ -1036,11 +1036,12 @@ def _world(xy, z, origin):
     return np.column_stack([xy[:, 0] + origin[0], xy[:, 1] + origin[1], z])
 
 
-def _bridge_sections(lanes, boundaries, max_gap=12.0, lateral=0.5):
+def _bridge_sections(lanes, boundaries, origin, max_gap=12.0, lateral=0.5):
     """Join a lane section to the next one across a gap without lines (a crosswalk) with a section between virtual boundaries.
 
     *lanes* are the working records of :func:`_to_lanemap` (local coordinates); new
-    records and virtual :class:`Boundary` objects are appended in place.
+    records and virtual :class:`Boundary` objects (map coordinates: local + *origin*)
+    are appended in place.
     """
     new = []
     for a in list(lanes):
@@ -1078,7 +1079,7 @@ def _bridge_sections(lanes, boundaries, max_gap=12.0, lateral=0.5):
         sides = []
         for k, sgn in enumerate((1.0, -1.0)):  # left, right of the driving direction
             bxy = xy + sgn * 0.5 * w[:, None] * nrm
-            boundaries.append(Boundary(id=f"virtual{vid + k + 1}", xyz=np.column_stack([bxy, z]), kind="virtual",
+            boundaries.append(Boundary(id=f"virtual{vid + k + 1}", xyz=_world(bxy, z, origin), kind="virtual",
                                        road=a["road"]))
             sides.append(len(boundaries) - 1)
         rec = dict(id=None, sec=dict(xy=xy, z=z, width=w, sense=a["sec"]["sense"], virtual=tuple(sides)),
@@ -1159,7 +1160,7 @@ def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
             if np.hypot(*(sb - ea)) <= 3.0 and float(ta @ tb) > 0:
                 a["succ"].append(b["id"])
                 b["pred"].append(a["id"])
-    _bridge_sections(lanes, boundaries)
+    _bridge_sections(lanes, boundaries, origin)
     out_lanes = []
     for a in lanes:
         sec = a["sec"]

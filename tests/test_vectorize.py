@@ -240,3 +240,14 @@ def test_road_border_heights_follow_the_road_surface():
     assert np.ptp(xyz[:, 0]) > 45
     assert np.abs(xyz[:, 1] - 7.0).max() < 0.3
     assert np.abs(xyz[:, 2] - (480.0 + 0.02 * xyz[:, 0])).max() < 0.03
+
+
+def test_lane_boundaries_lie_beside_their_lanes(extracted):
+    """Every lane's left and right boundary (virtual ones included) runs at half a lane width from its centre."""
+    name, m, _, _ = extracted
+    assert m.lanes
+    for ln in m.lanes:
+        mid = shapely.points(ln.centerline[len(ln.centerline) // 2, :2])
+        for side in (ln.left, ln.right):
+            d = shapely.distance(shapely.linestrings(m.boundary(side).xyz[:, :2]), mid)
+            assert d < 0.5 * ln.width.max() + 0.5, f"{name}: lane {ln.id} boundary {side} is {d:.1f} m away"
