@@ -323,8 +323,9 @@ def _cmd_export(args) -> int:
                                  f"{'|'.join(FORMATS)}")
     options: dict = {}
     given = {"--origin": args.origin, "--autoware": args.autoware or None, "--location": args.location,
-             "--opendrive-version": args.opendrive_version}
-    allowed = {"lanelet2": {"--origin", "--autoware", "--location"}, "opendrive": {"--opendrive-version"}}
+             "--opendrive-version": args.opendrive_version, "--tolerance": args.tolerance}
+    allowed = {"lanelet2": {"--origin", "--autoware", "--location"},
+               "opendrive": {"--opendrive-version", "--tolerance"}}
     wrong = [opt for opt, value in given.items() if value is not None and opt not in allowed.get(fmt, ())]
     if wrong:
         raise ParameterError(f"export: {', '.join(wrong)} does not apply to --format {fmt}")
@@ -341,6 +342,8 @@ def _cmd_export(args) -> int:
         options["location"] = args.location
     if args.opendrive_version is not None:
         options["version"] = args.opendrive_version
+    if args.tolerance is not None:
+        options["tolerance"] = args.tolerance
     m = load_result(args.result)
     out = export(m, fmt, args.output, **options)
     print(f"wrote {fmt} map of {len(m.lanes)} lane sections and {len(m.boundaries)} boundaries -> {out}")
@@ -351,12 +354,14 @@ def _add_export(sub) -> None:
     p = sub.add_parser(
         "export",
         help="write an extracted map as Lanelet2, OpenDRIVE, GeoPackage or GeoJSON",
-        description="Convert the map in RESULT (a directory written by hdmap extract, or its map.gpkg) for other "
+        description="Convert the map in RESULT (a directory written by hdmap extract, its map.gpkg, or a Lanelet2 "
+        "or OpenDRIVE file) for other "
         "tools: Lanelet2 OSM (WGS84 nodes; the projection origin is written into the file and into "
         "FILE.origin.json), ASAM OpenDRIVE 1.8 or 1.6 (geoReference EPSG:25832 plus a local offset), GeoPackage, "
         "or a GeoJSON directory. The output is written atomically. See the README for the conventions.",
     )
-    p.add_argument("result", metavar="RESULT", help="directory written by hdmap extract, or a map.gpkg")
+    p.add_argument("result", metavar="RESULT", help="directory written by hdmap extract, or a map file "
+                   "(.gpkg, Lanelet2 .osm, OpenDRIVE .xodr) to convert")
     p.add_argument("-f", "--format", choices=("lanelet2", "opendrive", "gpkg", "geojson"),
                    help="output format (default: from the suffix of FILE: .osm, .xodr, .gpkg)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file (a directory for geojson)")
@@ -365,6 +370,8 @@ def _add_export(sub) -> None:
     p.add_argument("--location", choices=("urban", "nonurban"), help="lanelet2: location tag of the lanelets "
                    "(default urban)")
     p.add_argument("--opendrive-version", choices=("1.8", "1.6"), help="opendrive: standard version (default 1.8)")
+    p.add_argument("--tolerance", type=float, metavar="M", help="opendrive: largest deviation of the fitted "
+                   "reference line and width polynomials from the map (default 0.01 m)")
     p.set_defaults(func=_cmd_export)
 
 

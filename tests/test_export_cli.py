@@ -68,3 +68,27 @@ def test_export_unknown_format_is_named(result_dir, tmp_path):
     d, m = result_dir
     with pytest.raises(ValueError, match="'kml'.*lanelet2"):
         export(m, "kml", tmp_path / "m.kml")
+
+
+def test_cli_export_lanelet2_with_origin_and_sidecar(result_dir, tmp_path):
+    import json
+
+    d, m = result_dir
+    out = tmp_path / "map.osm"
+    assert main(["-q", "export", str(d), "-o", str(out), "--origin", "48.25,11.62", "--location", "urban"]) == 0
+    sidecar = json.loads((tmp_path / "map.osm.origin.json").read_text())
+    assert sidecar["origin"] == {"lat": 48.25, "lon": 11.62}
+    back = load_result(out)  # the Lanelet2 reader: every lane comes back, possibly cut into parts "<id>#<k>"
+    assert {ln.id.split("#")[0] for ln in back.lanes if ln.kind == "lane"} == {ln.id for ln in m.lanes}
+
+
+def test_cli_export_opendrive_versions(result_dir, tmp_path):
+    d, m = result_dir
+    for version in ("1.8", "1.6"):
+        out = tmp_path / f"map{version}.xodr"
+        assert main(["-q", "export", str(d), "-o", str(out), "--opendrive-version", version,
+                     "--tolerance", "0.005"]) == 0
+        text = out.read_text()
+        assert f'revMinor="{version[-1]}"' in text
+        back = load_result(out)
+        assert len(back.lanes) >= len(m.lanes)

@@ -16,15 +16,18 @@ from pathlib import Path
 
 from ..errors import FileFormatError
 from ..lanemap import LaneMap
+from .lanelet2 import read_lanelet2, write_lanelet2
+from .opendrive import read_opendrive, write_opendrive
 
-__all__ = ["FORMATS", "export", "load_result"]
+__all__ = ["FORMATS", "export", "load_result", "read_lanelet2", "read_opendrive", "write_lanelet2",
+           "write_opendrive"]
 
 #: Output formats of :func:`export`, with the file suffix each one usually has.
 FORMATS = {"lanelet2": ".osm", "opendrive": ".xodr", "gpkg": ".gpkg", "geojson": ""}
 
 
 def load_result(path: str | os.PathLike) -> LaneMap:
-    """Read a LaneMap from a result directory (GeoJSON layers) or a ``map.gpkg``."""
+    """Read a LaneMap from a result directory (GeoJSON layers), a GeoPackage, a Lanelet2 ``.osm`` or an ``.xodr``."""
     path = Path(path)
     if path.is_dir():
         if not any((path / f"{layer}.geojson").exists() for layer in ("boundaries", "curbs", "lanes")):
@@ -35,8 +38,13 @@ def load_result(path: str | os.PathLike) -> LaneMap:
                 f"{path}: no boundaries.geojson, curbs.geojson, lanes.geojson or map.gpkg here; "
                 "give a directory written by `hdmap extract`")
         return LaneMap.from_geojson(path)
-    if path.suffix.lower() == ".gpkg":
+    suffix = path.suffix.lower()
+    if suffix == ".gpkg":
         return LaneMap.from_gpkg(path)
+    if suffix == ".osm":
+        return read_lanelet2(path)
+    if suffix == ".xodr":
+        return read_opendrive(path)
     return LaneMap.from_geojson(path)
 
 
@@ -71,9 +79,5 @@ def export(lanemap: LaneMap | str | os.PathLike, fmt: str, out: str | os.PathLik
             raise TypeError(f"gpkg export takes no options, got {', '.join(options)}")
         return m.to_gpkg(out)
     if fmt == "lanelet2":
-        from .lanelet2 import write_lanelet2
-
         return write_lanelet2(m, out, **options)
-    from .opendrive import write_opendrive
-
     return write_opendrive(m, out, **options)
