@@ -4,8 +4,9 @@ It grows with the project. Today it simulates a survey of the TEMPUS B13
 corridor (two passes over a signalised junction, across the Munich /
 Oberschleißheim boundary), checks the drives through the public API, prints
 what was made with a preview image, classifies both drives together (streamed
-in blocks, as ``hdmap classify`` does) and measures the classes against the
-simulator's truth.
+in blocks, as ``hdmap classify`` does), measures the classes against the
+simulator's truth, extracts the lane map (``hdmap extract``), measures it, and
+exports it as Lanelet2 and OpenDRIVE.
 """
 
 from __future__ import annotations
@@ -65,4 +66,28 @@ def run_demo(out: str | Path = "demo-out", *, echo=print, length: float = DEMO_L
         metrics = evaluate_points(sim_dir, outputs)
         write_metrics(out / "classification-metrics.json", {"truth": str(sim_dir), "points": metrics})
         echo(format_metrics(metrics))
+        _map(out, sim_dir, outputs, trajectories, result.trajectories, echo)
     return out
+
+
+def _map(out: Path, sim_dir: Path, classified, trajectories, trajectory_files, echo) -> None:
+    """Extract the lane map, measure it against the truth and export it for Lanelet2 and OpenDRIVE tools."""
+    import time
+
+    from .evaluate import write_metrics
+    from .evaluate_map import evaluate_map, format_map_metrics
+    from .export import export
+    from .vectorize import extract_files
+
+    map_dir = out / "map"
+    t0 = time.perf_counter()
+    m = extract_files(classified, map_dir, trajectories)
+    echo(f"extracted {len(m.lines)} lane boundaries ({sum(b.length for b in m.lines) / 1000:.2f} km), "
+         f"{len(m.curbs)} curbs/road borders, {len(m.lanes)} lane sections, {len(m.markings)} markings "
+         f"in {time.perf_counter() - t0:.0f} s -> {map_dir}")
+    metrics = evaluate_map(sim_dir / "truth", map_dir, trajectories=list(trajectory_files))
+    write_metrics(out / "map-metrics.json", {"truth": str(sim_dir), "result": str(map_dir), **metrics})
+    echo(format_map_metrics(metrics))
+    for fmt, name in (("lanelet2", "map.osm"), ("opendrive", "map.xodr")):
+        path = export(m, fmt, map_dir / name)
+        echo(f"{fmt}: {path}")
