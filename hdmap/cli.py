@@ -358,7 +358,7 @@ def _add_export(sub) -> None:
         "or OpenDRIVE file) for other "
         "tools: Lanelet2 OSM (WGS84 nodes; the projection origin is written into the file and into "
         "FILE.origin.json), ASAM OpenDRIVE 1.8 or 1.6 (geoReference EPSG:25832 plus a local offset), GeoPackage, "
-        "or a GeoJSON directory. The output is written atomically. See the README for the conventions.",
+        "or a GeoJSON directory. Files are written atomically (a GeoJSON directory file by file). See the README for the conventions.",
     )
     p.add_argument("result", metavar="RESULT", help="directory written by hdmap extract, or a map file "
                    "(.gpkg, Lanelet2 .osm, OpenDRIVE .xodr) to convert")

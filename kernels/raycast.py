@@ -806,16 +806,19 @@ def _cast_rays(
                     # the ray is above vegetated ground: a grazing ray meets the verge's canopy at
                     # its edge, not over the asphalt it crossed before (halve until it is)
                     back = rough * _u01(seed, ray, r, 27) / max(cosi, 0.2)
+                    above = False
                     for _ in range(6):
                         if back <= 1e-3:
-                            back = 0.0
                             break
                         tb, kb, ib, _u, _v, _a, _s = _nearest(
                             hx - d0 * back, hy - d1 * back, hz - d2 * back + 0.01, 0.0, 0.0, -1.0, 0.0,
                             2.0 * rough + 0.05, t, seed, ray, r, gp, cstart, citems, cz, kz, tri, cyl, ell, boxes)
                         if kb == 0 and mat_rough[tri_mat[ib]] > 0:
+                            above = True
                             break
                         back *= 0.5
+                    if not above:
+                        back = 0.0  # no vegetated ground under the pulled-back return: it stays at the surface
                     th -= back
                     hx -= d0 * back
                     hy -= d1 * back

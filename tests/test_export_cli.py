@@ -92,3 +92,20 @@ def test_cli_export_opendrive_versions(result_dir, tmp_path):
         assert f'revMinor="{version[-1]}"' in text
         back = load_result(out)
         assert len(back.lanes) >= len(m.lanes)
+
+
+def test_cli_export_bad_origin_and_malformed_input_are_named(result_dir, tmp_path, capsys):
+    d, _ = result_dir
+    assert main(["-q", "export", str(d), "-o", str(tmp_path / "m.osm"), "--origin", "95,11"]) == 2
+    assert "--origin" in capsys.readouterr().err
+    assert not (tmp_path / "m.osm").exists()
+    import re
+    from pathlib import Path
+
+    bad = tmp_path / "bad.xodr"
+    good = (Path(__file__).parent / "data" / "opendrive" / "curves_elevation.xodr").read_text()
+    bad.write_text(re.sub(r'length="[0-9.e+-]+"', 'length="x"', good, count=1))
+    assert main(["-q", "export", str(bad), "-o", str(tmp_path / "b.osm")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "malformed OpenDRIVE" in err
+    assert not (tmp_path / "b.osm").exists()

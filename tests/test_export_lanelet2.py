@@ -388,6 +388,7 @@ def test_autoware_flavour(tmp_path, urban):
     local = tmp_path / "local.osm"
     etree.ElementTree(root).write(str(local))
     a, b = read_lanelet2(path), read_lanelet2(local)  # origin taken from the file's hdmap:origin tags
+    assert len(a.boundaries) == len(b.boundaries) > 0
     for ba, bb in zip(sorted(a.boundaries, key=lambda x: x.id), sorted(b.boundaries, key=lambda x: x.id)):
         assert np.abs(ba.xyz - bb.xyz).max() < 2e-3
 

@@ -56,7 +56,7 @@ def export(lanemap: LaneMap | str | os.PathLike, fmt: str, out: str | os.PathLik
     lanemap : LaneMap or path
     fmt : {"lanelet2", "opendrive", "gpkg", "geojson"}
     out : path
-        Output file (a directory for ``geojson``). Written atomically.
+        Output file (a directory for ``geojson``). Written atomically (``geojson``: each layer file).
     **options
         Passed to the writer, e.g. ``version="1.6"`` for OpenDRIVE or ``autoware=True`` for Lanelet2.
 

@@ -76,7 +76,9 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path, write_text_atomic
-from ..errors import CorruptFileError, CRSError, EmptyInputError, FileFormatError, InputFileNotFoundError
+from ..errors import (CorruptFileError, CRSError, EmptyInputError, FileFormatError, InputFileNotFoundError,
+                      ParameterError)
+from ._errors import file_errors
 from ..lanemap import Boundary, Lane, LaneMap, Marking
 
 __all__ = ["write_lanelet2", "read_lanelet2", "CUT_TOL", "JOIN_TOL", "AUTOWARE_FORMAT_VERSION"]
@@ -605,9 +607,10 @@ def write_lanelet2(lanemap: LaneMap, path: str | os.PathLike, *, origin: tuple[f
     try:
         olat, olon = (float(v) for v in origin)
     except (TypeError, ValueError):
-        raise ValueError(f"write_lanelet2: origin must be (lat, lon) in degrees, not {origin!r}") from None
+        raise ParameterError(f"write_lanelet2: origin (--origin) must be (lat, lon) in degrees, not {origin!r}") from None
     if not (-90 < olat < 90 and -180 <= olon <= 180):
-        raise ValueError(f"write_lanelet2: origin ({olat}, {olon}) is not a valid (lat, lon) in degrees")
+        raise ParameterError(f"write_lanelet2: origin (--origin) ({olat}, {olon}) is not a valid (lat, lon) in degrees; "
+                             "give LAT,LON near the data, e.g. 48.2486,11.6245")
     e0, n0 = (float(v) for v in inv.transform(olon, olat))
     if not (math.isfinite(e0) and math.isfinite(n0)):
         raise CRSError(f"write_lanelet2: origin ({olat}, {olon}) cannot be projected to EPSG:{epsg}")
@@ -731,6 +734,7 @@ def _boundary_from_way(wid: int, xyz: np.ndarray, tags: dict, fname: str, used: 
     return None
 
 
+@file_errors("Lanelet2 OSM")
 def read_lanelet2(path: str | os.PathLike, *, epsg: int = 25832, origin: tuple[float, float] | None = None,
                   validate: bool = True) -> LaneMap:
     """Read a Lanelet2 OSM file into a LaneMap.

@@ -37,7 +37,8 @@ become lanes of type ``median`` / ``none`` (``shoulder`` where the strip ends at
 a road border); beyond a curbstone a ``curb`` lane of nominal width
 :data:`CURB_WIDTH` is added, beyond a road border a ``border`` lane of
 :data:`BORDER_WIDTH`. Sidewalks, bike lanes and parking are not known to the
-LaneMap and are not written. Elevation is an ``elevationProfile`` of cubic
+LaneMap: a parking strip between the outer lane line and the curb is a ``none``
+lane, sidewalks are not written. Elevation is an ``elevationProfile`` of cubic
 pieces fitted to the reference border's heights; there is no lateral profile
 (superelevation / crossfall are not modelled).
 
@@ -81,6 +82,7 @@ from lxml import etree
 
 from .._atomic import atomic_path
 from ..errors import FileFormatError, HdmapError, InputFileNotFoundError
+from ._errors import file_errors
 from ..lanemap import Boundary, Lane, LaneMap, Marking, _natural_key
 from ._odr_geometry import Geometry, densify, eval_cubics, eval_plan_view, fit_cubics, fit_plan_view
 
@@ -384,7 +386,9 @@ class _Writer:
             # unused road boundaries beyond the outermost lane
             road = lanes[0].road
             extra = []
-            for bd in self.m.boundaries:
+            edge_reached = bool(bands) and bands[-1].mark is not None and \
+                bands[-1].mark.kind in ("curbstone", "road_border")
+            for bd in () if edge_reached else self.m.boundaries:  # nothing of the road lies beyond its edge
                 if bd.road != road or bd.id in used or len(bd.xyz) < 2:
                     continue
                 t = _normal_offsets(px, py, h, _extend(self.local(bd.xyz), 1.0)[:, :2])
@@ -777,6 +781,7 @@ def _user_value(el, code):
     return None
 
 
+@file_errors("OpenDRIVE")
 def read_opendrive(path: str | os.PathLike, *, step: float = 0.5, epsg: int = 25832) -> LaneMap:
     """Read an ASAM OpenDRIVE file (1.4 to 1.8) into a :class:`~hdmap.LaneMap`.
 
