@@ -109,3 +109,14 @@ def test_cli_export_bad_origin_and_malformed_input_are_named(result_dir, tmp_pat
     err = capsys.readouterr().err
     assert str(bad) in err and "malformed OpenDRIVE" in err
     assert not (tmp_path / "b.osm").exists()
+
+
+def test_export_refuses_to_georeference_a_local_map(tmp_path, capsys):
+    from pathlib import Path
+
+    local = Path(__file__).parent / "data" / "opendrive" / "fabriksgatan.xodr"  # no geoReference
+    assert main(["-q", "export", str(local), "-o", str(tmp_path / "f.osm")]) == 2
+    err = capsys.readouterr().err
+    assert "fabriksgatan.xodr" in err and "geoReference" in err
+    assert not (tmp_path / "f.osm").exists()
+    assert main(["-q", "export", str(local), "-o", str(tmp_path / "f.gpkg")]) == 0

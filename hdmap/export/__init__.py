@@ -69,6 +69,11 @@ def export(lanemap: LaneMap | str | os.PathLike, fmt: str, out: str | os.PathLik
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     m = lanemap if isinstance(lanemap, LaneMap) else load_result(lanemap)
     out = Path(out)
+    if m.metadata.get("georeferenced") is False and fmt in ("lanelet2", "opendrive"):
+        src = m.metadata.get("file") or (lanemap if not isinstance(lanemap, LaneMap) else "the map")
+        raise FileFormatError(
+            f"{src}: has no geoReference, so its coordinates are local, not EPSG:{m.epsg}; a {fmt} export would "
+            "place it at the wrong spot on Earth. Georeference the source first, or export as gpkg/geojson")
     if fmt == "geojson":
         if options:
             raise TypeError(f"geojson export takes no options, got {', '.join(options)}")
