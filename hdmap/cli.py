@@ -228,7 +228,7 @@ def _add_classify(sub) -> None:
 def _cmd_extract(args) -> int:
     from ._progress import progress_bar
     from .io import read_header
-    from .vectorize import extract_files
+    from .vectorize import extract_files, map_summary
 
     trajectories = _read_trajectories(args.trajectory, args.crs)
     params = _parse_params(args.param, args.params)
@@ -236,12 +236,7 @@ def _cmd_extract(args) -> int:
     with progress_bar(total=total, desc="reading", unit="pts", unit_scale=True, enabled=not args.quiet) as bar:
         m = extract_files(args.input, args.output, trajectories, params, crs=args.crs, workdir=args.workdir,
                           progress=bar.update)
-    kinds: dict = {}
-    for mk in m.markings:
-        kinds[mk.type.split("_")[0] if mk.type.startswith("arrow") else mk.type] = kinds.get(mk.type, 0) + 1
-    print(f"extracted {len(m.lines)} lane boundaries ({sum(b.length for b in m.lines) / 1000:.2f} km), "
-          f"{len(m.curbs)} curbs/road borders, {len(m.lanes)} lane sections, {len(m.markings)} markings "
-          f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}) -> {args.output}")
+    print(f"extracted {map_summary(m)} -> {args.output}")
     return 0
 
 

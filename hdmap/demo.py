@@ -77,14 +77,12 @@ def _map(out: Path, sim_dir: Path, classified, trajectories, trajectory_files, e
     from .evaluate import write_metrics
     from .evaluate_map import evaluate_map, format_map_metrics
     from .export import export
-    from .vectorize import extract_files
+    from .vectorize import extract_files, map_summary
 
     map_dir = out / "map"
     t0 = time.perf_counter()
     m = extract_files(classified, map_dir, trajectories)
-    echo(f"extracted {len(m.lines)} lane boundaries ({sum(b.length for b in m.lines) / 1000:.2f} km), "
-         f"{len(m.curbs)} curbs/road borders, {len(m.lanes)} lane sections, {len(m.markings)} markings "
-         f"in {time.perf_counter() - t0:.0f} s -> {map_dir}")
+    echo(f"extracted {map_summary(m)} in {time.perf_counter() - t0:.0f} s -> {map_dir}")
     metrics = evaluate_map(sim_dir / "truth", map_dir, trajectories=list(trajectory_files))
     write_metrics(out / "map-metrics.json", {"truth": str(sim_dir), "result": str(map_dir), **metrics})
     echo(format_map_metrics(metrics))

@@ -647,12 +647,14 @@ class LaneMap:
     def _finish(cls, objs, epsg, metadata, source, validate) -> LaneMap:
         m = cls(objs["boundaries"] + objs["curbs"], objs["lanes"], objs["markings"], epsg=epsg,
                 metadata={} if metadata is None else metadata)
-        if validate:
-            try:
-                m.validate()
-            except InvalidMapError as exc:
-                raise FileFormatError(f"{source}: the map read is not valid: {exc}") from None
-        return m
+        return m.validate_read(source) if validate else m
+
+    def validate_read(self, source) -> LaneMap:
+        """:meth:`validate` a map just read from *source*; a broken rule is a FileFormatError naming it."""
+        try:
+            return self.validate()
+        except InvalidMapError as exc:
+            raise FileFormatError(f"{source}: the map read is not valid: {exc}") from None
 
     # -- GeoPackage ---------------------------------------------------------
     def to_gpkg(self, path: str | os.PathLike) -> Path:

@@ -1200,6 +1200,17 @@ def _is_classified(path) -> bool:
     return False
 
 
+def map_summary(m: LaneMap) -> str:
+    """One line on an extracted map: boundary count and length, curbs, lane sections, markings by family."""
+    kinds: dict = {}
+    for mk in m.markings:
+        key = "arrow" if mk.type.startswith("arrow") else mk.type
+        kinds[key] = kinds.get(key, 0) + 1
+    return (f"{len(m.lines)} lane boundaries ({sum(b.length for b in m.lines) / 1000:.2f} km), "
+            f"{len(m.curbs)} curbs/road borders, {len(m.lanes)} lane sections, {len(m.markings)} markings "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))})")
+
+
 def extract_files(inputs, outdir, trajectories=None, params=None, *, crs=None, workdir=None, progress=None) -> LaneMap:
     """``hdmap extract``: read (classifying first where needed), vectorise, write GeoJSON layers and a GeoPackage.
 

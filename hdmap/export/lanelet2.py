@@ -962,11 +962,4 @@ def read_lanelet2(path: str | os.PathLike, *, epsg: int = 25832, origin: tuple[f
     meta = {"source": {"format": "lanelet2", "file": str(path), "generator": root.get("generator"),
                        "origin": None if use_origin is None else {"lat": use_origin[0], "lon": use_origin[1]}}}
     m = LaneMap(boundaries, [r["lane"] for r in lane_rows], markings, epsg=epsg, metadata=meta)
-    if validate:
-        from ..lanemap import InvalidMapError
-
-        try:
-            m.validate()
-        except InvalidMapError as exc:
-            raise FileFormatError(f"{path}: the map read is not valid: {exc}") from None
-    return m
+    return m.validate_read(path) if validate else m

@@ -1055,8 +1055,4 @@ def read_opendrive(path: str | os.PathLike, *, step: float = 0.5, epsg: int = 25
             "georeferenced": bool(proj), "offset": [ox, oy, oz, oh]}
     if not proj:
         meta["note"] = "no geoReference: coordinates are the file's local coordinates (offset applied)"
-    m = LaneMap(boundaries, list(lanes.values()), markings, epsg=epsg if proj else epsg, metadata=meta)
-    try:
-        return m.validate()
-    except HdmapError as exc:
-        raise FileFormatError(f"{path}: the map read is not valid: {exc}") from None
+    return LaneMap(boundaries, list(lanes.values()), markings, epsg=epsg, metadata=meta).validate_read(path)
