@@ -370,7 +370,34 @@ def _add_export(sub) -> None:
     p.set_defaults(func=_cmd_export)
 
 
-_COMMANDS = [_add_info, _add_simulate, _add_classify, _add_extract, _add_export, _add_evaluate, _add_demo]
+def _cmd_run(args) -> int:
+    from hdmap.pipelines import run  # the CLI is the one place the library reaches into pipelines
+
+    result = run(args.campaign, args.out, workers=args.workers, dask_scheduler=args.dask_scheduler,
+                 resume=args.resume, progress=not args.quiet, echo=print)
+    print(f"done: {result.points:,} points, {result.tiles} tiles in {sum(result.seconds.values()):.0f} s -> {result.out}")
+    return 0
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run", help="process a survey campaign: tiles, map, deliveries per municipality, QA report",
+        description="Process every drive of a campaign file (see hdmap.pipelines.campaign for the format; "
+        "hdmap simulate writes one): classified LAZ tiles, the stitched lane map, a delivery per municipality "
+        "and for the whole field (Lanelet2, OpenDRIVE, GeoPackage, manifest), and a QA report. A run killed at "
+        "any point continues with --resume.")
+    p.add_argument("campaign", metavar="CAMPAIGN.toml", help="the campaign file")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: 'out' beside the campaign file); must be "
+                   "new or empty unless --resume")
+    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per core)")
+    p.add_argument("--dask-scheduler", metavar="ADDR", help="run the tiles on a Dask cluster, e.g. "
+                   "tcp://host:8786 (workers need hdmap and the run directory on a shared file system)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped "
+                   "(refused if the campaign file changed)")
+    p.set_defaults(func=_cmd_run)
+
+
+_COMMANDS = [_add_info, _add_simulate, _add_classify, _add_extract, _add_export, _add_evaluate, _add_run, _add_demo]
 
 
 # --------------------------------------------------------------------------

@@ -321,7 +321,8 @@ def _number(v):
 
 
 # -- lines (boundaries, curbs) ------------------------------------------------
-def _line_metrics(truth: list, result: list, region, step: float, *, with_pattern: bool) -> dict:
+def _line_metrics(truth: list, result: list, region, step: float, *, with_pattern: bool,
+                  buffers=BUFFER_DISTANCES) -> dict:
     def prepare(items):
         geoms = np.array([g for g, _ in items], dtype=object)
         props = [p for _, p in items]
@@ -333,12 +334,12 @@ def _line_metrics(truth: list, result: list, region, step: float, *, with_patter
     tprops, tsegs, towner, txy, tw, tfeat = prepare(truth)
     rprops, rsegs, rowner, rxy, rw, rfeat = prepare(result)
 
-    _, d_truth = _nearest(txy, rsegs, max(BUFFER_DISTANCES))
-    near, d_res = _nearest(rxy, tsegs, max(max(BUFFER_DISTANCES), MATCH_M))
+    _, d_truth = _nearest(txy, rsegs, max(buffers))
+    near, d_res = _nearest(rxy, tsegs, max(max(buffers), MATCH_M))
     out = {}
-    for d in BUFFER_DISTANCES:
+    for d in buffers:
         out[f"completeness_{d:.2f}"] = _r(_share(tw, d_truth <= d))
-    for d in BUFFER_DISTANCES:
+    for d in buffers:
         out[f"correctness_{d:.2f}"] = _r(_share(rw, d_res <= d))
     matched = d_res <= MATCH_M
     mw = rw[matched]
@@ -588,7 +589,8 @@ def _lane_metrics(truth: list, result: list, region, step: float) -> dict:
 
 
 # -- public -------------------------------------------------------------------
-def evaluate_map(truth_dir, result_dir, *, trajectories=(), reach_m: float = 20.0, step_m: float = 0.1) -> dict:
+def evaluate_map(truth_dir, result_dir, *, trajectories=(), reach_m: float = 20.0, step_m: float = 0.1,
+                 buffers=BUFFER_DISTANCES) -> dict:
     """Accuracy of the map in *result_dir* against the truth in *truth_dir* (see the module docstring).
 
     Parameters
@@ -605,6 +607,8 @@ def evaluate_map(truth_dir, result_dir, *, trajectories=(), reach_m: float = 20.
         Buffer around the trajectories (m).
     step_m : float
         Sampling step along lines (m).
+    buffers : sequence of float
+        Buffer widths (m) of the completeness and correctness figures (default 0.10 and 0.20).
 
     Raises
     ------
@@ -627,8 +631,8 @@ def evaluate_map(truth_dir, result_dir, *, trajectories=(), reach_m: float = 20.
 
     return {
         "boundaries": _line_metrics(painted(truth["boundaries"]), painted(result["boundaries"]), region, step_m,
-                                    with_pattern=True),
-        "curbs": _line_metrics(truth["curbs"], result["curbs"], region, step_m, with_pattern=False),
+                                    with_pattern=True, buffers=buffers),
+        "curbs": _line_metrics(truth["curbs"], result["curbs"], region, step_m, with_pattern=False, buffers=buffers),
         "markings": _marking_metrics(truth["markings"], result["markings"], region),
         "lanes": _lane_metrics(truth["lanes"], result["lanes"], region, step_m),
     }

@@ -32,7 +32,8 @@ with pyogrio, 3D geometries, the CRS set to the map's EPSG code. ``provenance``,
 ``width_profile``, ``predecessors`` and ``successors`` are JSON text fields;
 ``metadata`` is JSON text in the metadata item ``hdmap_metadata`` of every layer (layer, not
 dataset, metadata: GDAL writes a ``.aux.xml`` sidecar when it opens a GeoPackage that has
-dataset metadata for reading).
+dataset metadata for reading). GDAL's per-layer ``last_change`` stamp is fixed to
+:data:`GPKG_TIMESTAMP`, so the same map gives the same bytes.
 
 Both writers replace files atomically (temporary file + rename); a GeoJSON
 directory is four such replacements, one per file.
@@ -83,6 +84,10 @@ LAYERS = ("boundaries", "curbs", "markings", "lanes")
 
 _INT_LIMIT = 2**53  # ints read back from a GeoPackage column with nulls pass through float64
 _GPKG_METADATA_KEY = "hdmap_metadata"
+
+
+GPKG_TIMESTAMP = "2000-01-01T00:00:00.000Z"
+"""``last_change`` of every GeoPackage layer hdmap writes (reproducible files; the time of writing is not data)."""
 
 
 class InvalidMapError(HdmapError, ValueError):
@@ -670,6 +675,7 @@ class LaneMap:
         Path
             The path written.
         """
+        import pyogrio
         import pyogrio.raw
         import shapely
 
@@ -680,6 +686,9 @@ class LaneMap:
             work = tmp.with_name(tmp.name + ".gpkg")
             work.unlink(missing_ok=True)
             meta = {_GPKG_METADATA_KEY: json.dumps(_canon(self.metadata), separators=(",", ":"))}
+            # GDAL stamps each layer with the time of writing; a fixed stamp keeps the bytes reproducible
+            old_date = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_TIMESTAMP})
             try:
                 for layer, objs in self._layers().items():
                     polygon = layer == "markings"
@@ -696,6 +705,7 @@ class LaneMap:
                         crs=f"EPSG:{self.epsg}", encoding="UTF-8", layer_metadata=meta)
                 os.replace(work, tmp)
             finally:
+                pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old_date})
                 work.unlink(missing_ok=True)
         return path
 

@@ -50,7 +50,7 @@ from .params import Param, ParamSet, resolve_stages
 log = logging.getLogger(__name__)
 
 __all__ = ["STAGES", "extract", "marking_objects", "link_pieces", "boundaries_from_chains", "curb_lines",
-           "road_borders", "build_lanes", "Piece"]
+           "road_borders", "build_lanes", "local_vectors", "assemble", "Piece"]
 
 STAGES = {
     "objects": ParamSet("objects", [
@@ -988,6 +988,37 @@ def extract(cloud, classification=None, trajectory=None, params=None, *, road_id
     origin = np.floor(xyz[:, :2].min(axis=0) / 100.0) * 100.0
     loc = xyz.copy()
     loc[:, :2] -= origin
+    road = (cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING)
+    sample = np.zeros(len(cls), bool)
+    sample[np.flatnonzero(road)[::4]] = True
+    parts = local_vectors(loc, cls, par, road_sample=sample)
+    return assemble(parts["lines"], parts["curbs"], parts["borders"], parts["markings"], loc[road, :2], trajs,
+                    origin, epsg, par, road_id=road_id)
+
+
+def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict, *, road_sample: np.ndarray | None = None) -> dict:
+    """The point-bound half of :func:`extract`: boundaries and marking objects of classified points.
+
+    Parameters
+    ----------
+    loc : (n, 3) float array
+        Points in local coordinates (a fixed origin subtracted: cell grids are
+        aligned to it, so two calls on overlapping points agree where they overlap).
+    cls : (n,) class codes
+    par : dict
+        Resolved :data:`STAGES` parameters.
+    road_sample : (n,) bool, optional
+        Which road points the road-border raster uses (default every fourth);
+        a batch run passes a choice that depends on the point, not on its
+        position in the array, so neighbouring tiles choose alike.
+
+    Returns
+    -------
+    dict
+        ``lines``, ``curbs``, ``borders`` (lists of boundary dicts with local
+        ``xyz``, ``kind``, ``pattern``, ``width``, ``stroke``, ``gap``) and
+        ``markings`` (``(type, polygon, z, group, subtype)`` tuples, local).
+    """
     mk = loc[cls == C.Class.ROAD_MARKING]
     objs = marking_objects(mk, par["objects"])
     barrier_polys = [shapely.Polygon(m[1]).buffer(0.3) for m in objs.markings if m[0] in ("stop_line", "crosswalk")]
@@ -1001,17 +1032,31 @@ def extract(cloud, classification=None, trajectory=None, params=None, *, road_id
     line_geoms = [shapely.linestrings(b["xyz"][:, :2]) for b in lines]
     cb = shapely.union_all(line_geoms + ([barriers] if barriers is not None else []))
     curbs = curb_lines(curb_xyz, par["curbs"], barriers=cb)
-    road_xyz = loc[(cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING)]
-    road_xy = road_xyz[:, :2]
+    road = (cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING)
+    if road_sample is None:
+        road_sample = np.zeros(len(cls), bool)
+        road_sample[np.flatnonzero(road)[::4]] = True
     ground_xy = loc[cls == C.Class.GROUND, :2]
-    borders = road_borders(road_xyz[::4], ground_xy, curb_xyz[:, :2], par["curbs"], barriers=cb)
+    borders = road_borders(loc[road & road_sample], ground_xy, curb_xyz[:, :2], par["curbs"], barriers=cb)
+    return {"lines": lines, "curbs": curbs, "borders": borders, "markings": objs.markings}
+
+
+def assemble(lines, curbs, borders, markings, road_xy, trajectories, origin, epsg: int, par: dict, *,
+             road_id: str = "road", road_cell: float = 0.5) -> LaneMap:
+    """The map-wide half of :func:`extract`: lanes between the boundaries, links, ids, world coordinates.
+
+    *lines*, *curbs*, *borders* and *markings* are as :func:`local_vectors`
+    returns them (local to *origin*); *road_xy* are road points or the centres
+    of *road_cell* cells holding road points (local).
+    """
     bnd = [dict(b, id=f"line{i + 1}") for i, b in enumerate(lines)]
     bnd += [dict(b, id=f"curb{i + 1}") for i, b in enumerate(curbs)]
     bnd += [dict(b, id=f"edge{i + 1}") for i, b in enumerate(borders)]
-    road_cells = _road_lookup(road_xy, 0.5)
+    trajs = list(trajectories or [])
+    road_cells = _road_lookup(np.asarray(road_xy, dtype=np.float64).reshape(-1, 2), road_cell)
     drives = _drive_lines(trajs, origin)
     sections = build_lanes(bnd, road_cells=road_cells, drives=drives, params=par["lanes"])
-    return _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs)
+    return _to_lanemap(bnd, sections, markings, origin, epsg, road_id, trajs)
 
 
 def _road_lookup(road_xy, cell):
@@ -1129,7 +1174,7 @@ def _number_lanes(lanes, reach=40.0):
         ln.index = n + 1
 
 
-def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
+def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs):
     boundaries = []
     for b in bnd:
         xyz = b["xyz"].copy()
@@ -1174,7 +1219,7 @@ def _to_lanemap(bnd, sections, objs, origin, epsg, road_id, trajs):
             road=road_id, section=None, index=None, predecessors=sorted(a["pred"]), successors=sorted(a["succ"])))
     _number_lanes(out_lanes)
     markings = []
-    for k, (typ, poly, z, group, sub) in enumerate(objs.markings):
+    for k, (typ, poly, z, group, sub) in enumerate(marking_list):
         ring = np.column_stack([poly[:, 0] + origin[0], poly[:, 1] + origin[1], np.full(len(poly), z)])
         mtype = sub if typ == "arrow" else typ
         markings.append(Marking(id=f"mk{k + 1}", polygon=ring, type=mtype,

@@ -491,6 +491,7 @@ def _toml_str(s: str) -> str:
 def _write_campaign(out: Path, desc: rd.RoadDescription, result: SimulationResult, seed: int):
     lines = [
         f"# hdmap campaign, written by hdmap simulate ({desc.name}, seed {seed})",
+        "# format: see hdmap.pipelines.campaign; paths are relative to this file's directory",
         "[campaign]",
         f"name = {_toml_str(f'{desc.name}-seed{seed}')}",
         f"crs = {_toml_str(desc.crs)}",
@@ -508,7 +509,8 @@ def _write_campaign(out: Path, desc: rd.RoadDescription, result: SimulationResul
     lines += [
         "[tiles]",
         "size = 50.0",
-        "buffer = 5.0",
+        "buffer = 8.0",
+        "vector_buffer = 25.0",
         "",
         "[truth]",
         f"dir = {_toml_str('truth')}",

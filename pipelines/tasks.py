@@ -1,0 +1,244 @@
+"""The units of work of a run, as module-level functions of plain arguments.
+
+They run in this process, in local worker processes or on Dask workers, so
+each takes a small JSON-able ``job`` dict (paths, keys, parameters), reads what
+it needs from the run directory, writes its outputs atomically, and returns a
+small summary. A stage's per-tile output is complete only when its done-marker
+(``work/done/<stage>/<tile>``) exists; markers are written last.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import pickle
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hdmap import classes as C
+from hdmap._atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from hdmap.classify import classify, mark_paint
+from hdmap.io import LasWriter, iter_chunks
+from hdmap.pointcloud import PointCloud
+from hdmap.tiles import TileSpill
+from hdmap.trajectory import Trajectory
+
+from .tiling import SpillStore, tile_name
+
+__all__ = ["spill_drive", "classify_tile", "paint_tile", "vectorize_tile", "is_done", "mark_done"]
+
+ROAD_CELL = 0.5
+"""Cell (m) of the road raster the tiles hand to lane building."""
+
+
+# ---------------------------------------------------------------------------
+# done-markers
+# ---------------------------------------------------------------------------
+def _marker(work: Path, stage: str, name: str) -> Path:
+    return Path(work) / "done" / stage / name
+
+
+def is_done(work: Path, stage: str, name: str) -> bool:
+    return _marker(work, stage, name).exists()
+
+
+def mark_done(work: Path, stage: str, name: str, info: dict) -> None:
+    path = _marker(work, stage, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(info, sort_keys=True) + "\n")
+
+
+def done_info(work: Path, stage: str, name: str) -> dict:
+    return json.loads(_marker(work, stage, name).read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------
+# per-process caches (a worker runs many tiles)
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _store(work: str, stamp: float) -> SpillStore:
+    return SpillStore(Path(work))
+
+
+def store(work) -> SpillStore:
+    plan = Path(work) / "plan.json"
+    return _store(str(work), plan.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _trajectories(spec: str):
+    out = []
+    for item in json.loads(spec):
+        if item["path"] is None:
+            continue
+        out.append(Trajectory.read(item["path"], crs=item["crs"], to_crs=item["to_crs"]))
+    return out
+
+
+def trajectories(job) -> list:
+    return _trajectories(json.dumps(job["trajectories"], sort_keys=True))
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _cloud(rec: np.ndarray, attrs: list[str], crs) -> PointCloud:
+    xyz = np.column_stack([rec["x"], rec["y"], rec["z"]])
+    return PointCloud._unchecked(xyz, {n: np.ascontiguousarray(rec[n]) for n in attrs}, crs, None)
+
+
+def _crs(job):
+    import pyproj
+
+    return pyproj.CRS.from_user_input(job["crs"])
+
+
+# ---------------------------------------------------------------------------
+# stage 2: spill a drive into base squares
+# ---------------------------------------------------------------------------
+def spill_drive(job: dict) -> dict:
+    """Read every LAZ file of one drive once, in chunks, into ``work/spill/d<k>/`` base squares."""
+    work = Path(job["work"])
+    d = int(job["drive"])
+    out = work / "spill" / f"d{d}"
+    if out.exists():  # an interrupted earlier attempt
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    dtype = np.dtype([tuple(f) for f in job["dtype"]][:-1])  # TileSpill adds "core"
+    attrs = [n for n in dtype.names if n not in ("x", "y", "z", "drive", "index")]
+    spill = TileSpill(out, job["base"], 0.0, dtype, buffer_bytes=job.get("buffer_bytes", 64 << 20))
+    t0 = time.perf_counter()
+    n = 0
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    for path in job["laz"]:
+        for chunk in iter_chunks(path, job["chunk_size"], crs=job["src_crs"], to_crs=job["crs"]):
+            rec = np.empty(len(chunk), dtype)
+            rec["x"], rec["y"], rec["z"] = chunk.xyz[:, 0], chunk.xyz[:, 1], chunk.xyz[:, 2]
+            rec["drive"] = d
+            rec["index"] = np.arange(n, n + len(chunk))
+            for name in attrs:
+                rec[name] = chunk.attrs[name]
+            spill.add(rec)
+            lo = np.minimum(lo, chunk.xyz.min(axis=0))
+            hi = np.maximum(hi, chunk.xyz.max(axis=0))
+            n += len(chunk)
+    spill.flush()
+    counts = {f"{k[0]},{k[1]}": int(spill.count(k)) for k in sorted(spill.keys())}
+    info = {"drive": d, "points": n, "counts": counts, "min": lo.tolist(), "max": hi.tolist(),
+            "seconds": time.perf_counter() - t0}
+    mark_done(work, "spill", f"d{d}", info)
+    return info
+
+
+# ---------------------------------------------------------------------------
+# stage 3a: classify a tile with its buffer
+# ---------------------------------------------------------------------------
+def classify_tile(job: dict) -> dict:
+    """All classification stages on the tile and its buffer; the codes of the tile's own points, and its
+    intensity histograms (summed over the run into the survey's intensity curve)."""
+    work = Path(job["work"])
+    st = store(work)
+    tile = tuple(job["tile"])
+    name = tile_name(tile, st.grid.size)
+    t0 = time.perf_counter()
+    rec, core, spans, near = st.context(tile, job["buffer"])
+    sel = np.flatnonzero(near)
+    attrs = job["attrs"]
+    codes, info = classify(_cloud(rec[sel], attrs, _crs(job)), trajectories(job), job["params"], details=True,
+                           log_degraded=False)
+    full = np.zeros(len(rec), np.uint8)
+    full[sel] = codes
+    arrays = {f"{k[0]}_{k[1]}": full[a:b] for k, a, b in spans if st.grid.tile_of(k) == tile}
+    write_bytes_atomic(work / "classes" / f"{name}.npz", _npz_bytes(arrays))
+    hist = {int(g): h for g, h in info["histograms"].items()}
+    write_bytes_atomic(work / "histograms" / f"{name}.pkl", pickle.dumps(hist, protocol=5))
+    summary = {"tile": name, "points": int(core.sum()), "context": int(len(sel)), "degraded": list(info["degraded"]),
+               "seconds": time.perf_counter() - t0}
+    mark_done(work, "classify", name, summary)
+    return summary
+
+
+# ---------------------------------------------------------------------------
+# stage 3b: markings with the survey's intensity curve; the classified tile LAZ
+# ---------------------------------------------------------------------------
+def paint_tile(job: dict) -> dict:
+    """Road markings judged with the survey's intensity curve; writes the tile's final codes and its LAZ."""
+    work = Path(job["work"])
+    st = store(work)
+    tile = tuple(job["tile"])
+    name = tile_name(tile, st.grid.size)
+    t0 = time.perf_counter()
+    rec, core, spans, near = st.context(tile, job["buffer"])
+    known = st.codes(work / "classes", spans, len(rec))
+    sel = np.flatnonzero(near)
+    curve = pickle.loads((work / "curve.pkl").read_bytes())
+    road = np.isin(known[sel], (C.Class.ROAD_SURFACE, C.Class.ROAD_MARKING))
+    final = known.copy()
+    if road.any():
+        paint = mark_paint(_cloud(rec[sel], job["attrs"], _crs(job)), road, known[sel] == C.Class.CURB,
+                           trajectories(job), job["params"], curve)
+        final[sel[road]] = np.where(paint[road], C.Class.ROAD_MARKING, C.Class.ROAD_SURFACE)
+    own = [(k, a, b) for k, a, b in spans if st.grid.tile_of(k) == tile]
+    write_bytes_atomic(work / "final" / f"{name}.npz", _npz_bytes({f"{k[0]}_{k[1]}": final[a:b] for k, a, b in own}))
+    if job["write_laz"]:
+        idx = np.concatenate([np.arange(a, b) for _, a, b in own])
+        out = Path(job["tiles_dir"]) / f"{name}.laz"
+        cloud = _cloud(rec[idx], job["attrs"], _crs(job)).with_attrs(classification=final[idx])
+        with LasWriter(out, crs=_crs(job), point_format=job["point_format"]) as w:
+            w.write(cloud)
+    counts = np.bincount(final[core], minlength=256)
+    summary = {"tile": name, "points": int(core.sum()), "seconds": time.perf_counter() - t0,
+               "classes": {str(c): int(counts[c]) for c in np.flatnonzero(counts)}}
+    mark_done(work, "paint", name, summary)
+    return summary
+
+
+# ---------------------------------------------------------------------------
+# stage 3c: local vectors of a tile
+# ---------------------------------------------------------------------------
+def vectorize_tile(job: dict) -> dict:
+    """Boundaries and markings from the tile and its vector buffer, cut to the tile; its road cells."""
+    from hdmap.params import resolve_stages
+    from hdmap.vectorize import _NEEDED, STAGES, local_vectors
+
+    from .stitch import clip_tile
+
+    work = Path(job["work"])
+    st = store(work)
+    tile = tuple(job["tile"])
+    name = tile_name(tile, st.grid.size)
+    t0 = time.perf_counter()
+    rec, core, spans, near = st.context(tile, job["vector_buffer"])
+    cls = st.codes(work / "final", spans, len(rec))
+    keep = near & np.isin(cls, _NEEDED)
+    rec, core, cls = rec[keep], core[keep], cls[keep]
+    loc = np.column_stack([rec["x"] - st.origin[0], rec["y"] - st.origin[1], rec["z"]])
+    road = np.isin(cls, (C.Class.ROAD_SURFACE, C.Class.ROAD_MARKING))
+    # a road-border raster sample that depends on the point (drive, index), not on the tile
+    sample = ((rec["index"] + rec["drive"].astype(np.int64)) % 4) == 0
+    par = resolve_stages(STAGES, job["params"])
+    parts = local_vectors(loc, cls, par, road_sample=sample)
+    x0, y0, x1, y1 = st.grid.bounds(tile)
+    box = (x0 - st.origin[0], y0 - st.origin[1], x1 - st.origin[0], y1 - st.origin[1])
+    result = clip_tile(parts, box)
+    cells = np.unique(np.floor(loc[core & road, :2] / ROAD_CELL).astype(np.int64), axis=0)
+    result["road_cells"] = cells
+    result["tile"] = name
+    write_bytes_atomic(work / "vectors" / f"{name}.pkl", pickle.dumps(result, protocol=5))
+    summary = {"tile": name, "points": int(core.sum()), "seconds": time.perf_counter() - t0,
+               "pieces": sum(len(result[k]) for k in ("lines", "curbs", "borders"))}
+    mark_done(work, "vectorize", name, summary)
+    return summary
+
+
+def write_atomic_pickle(path: Path, obj) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(pickle.dumps(obj, protocol=5))
