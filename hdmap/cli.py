@@ -64,11 +64,12 @@ def _add_info(sub) -> None:
 
 
 def _cmd_demo(args) -> int:
+    from hdmap.pipelines.demo import run_demo  # the CLI is the one place the library reaches into pipelines
+
     from ._progress import progress_bar
-    from .demo import run_demo
 
     with progress_bar(desc="demo survey", unit="pts", unit_scale=True, enabled=not args.quiet) as bar:
-        run_demo(args.out, progress=bar.update)
+        run_demo(args.out, progress=bar.update, workers=args.workers, show_progress=not args.quiet)
     return 0
 
 
@@ -76,6 +77,7 @@ def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="run the end-to-end demo on built-in data",
                        description="Make a survey drive from built-in data, process it and summarise the result.")
     p.add_argument("--out", default="demo-out", metavar="DIR", help="output directory (default: %(default)s)")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes of the pipeline (default: one per core)")
     p.set_defaults(func=_cmd_demo)
 
 

@@ -78,6 +78,12 @@ def _keys(cloud) -> np.ndarray:
     return rec
 
 
+def _key_order(keys: np.ndarray) -> np.ndarray:
+    """Stable order of pulse keys by (drive, channel, time, return); lexsort is many times faster than a
+    structured argsort on tens of millions of records."""
+    return np.lexsort((keys["ret"], keys["t"], keys["ch"], keys["src"]))
+
+
 def load_truth_points(sim_dir) -> tuple[np.ndarray, np.ndarray]:
     """Keys and true classes of every simulated point, sorted by key."""
     sim_dir = Path(sim_dir)
@@ -103,7 +109,7 @@ def load_truth_points(sim_dir) -> tuple[np.ndarray, np.ndarray]:
         raise InputFileNotFoundError(sim_dir / "drive_0.laz", "simulated drive")
     keys = np.concatenate(keys)
     classes = np.concatenate(classes)
-    order = np.argsort(keys, kind="stable", order=("src", "ch", "t", "ret"))
+    order = _key_order(keys)
     return keys[order], classes[order]
 
 
@@ -120,7 +126,7 @@ def evaluate_points(sim_dir, classified) -> dict:
             pc.append(chunk.attrs["classification"].astype(np.uint8))
     pkeys = np.concatenate(pk)
     pcls = np.concatenate(pc)
-    order = np.argsort(pkeys, kind="stable", order=("src", "ch", "t", "ret"))
+    order = _key_order(pkeys)
     pkeys, pcls = pkeys[order], pcls[order]
     pos = np.searchsorted(tkeys, pkeys)
     ok = (pos < len(tkeys))

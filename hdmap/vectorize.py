@@ -709,6 +709,46 @@ def boundaries_from_chains(chains, params=None, *, prefix="b", kind=None):
     return out
 
 
+def drop_overlaps(lines: list[dict], min_length: float, tol: float = 0.15) -> list[dict]:
+    """Remove the stretches of boundaries that run on top of a longer one (within *tol*).
+
+    Pieces of one painted line that the linker left in two chains give two
+    boundaries over the same paint: the longer keeps it, the shorter keeps only
+    its stretches away from it (those of at least *min_length*). The centres of
+    the two lines of a double line are at least 0.24 m apart (RMS: 0.12 m
+    line, 0.12 m gap), more than *tol*.
+    """
+    if len(lines) < 2:
+        return lines
+    order = sorted(range(len(lines)), key=lambda i: (-_arclen(lines[i]["xyz"])[-1], i))
+    kept: list[dict] = []
+    geoms: list = []
+    for i in order:
+        b = lines[i]
+        xyz = b["xyz"]
+        if geoms:
+            tree = shapely.STRtree(geoms)
+            pts = shapely.points(xyz[:, :2])
+            near = np.zeros(len(xyz), bool)
+            pi, gi = tree.query(pts, predicate="dwithin", distance=tol)
+            near[pi] = True
+        else:
+            near = np.zeros(len(xyz), bool)
+        if not near.any():
+            kept.append((i, 0, b))
+            geoms.append(shapely.linestrings(xyz[:, :2]))
+            continue
+        # runs of vertices away from the kept lines
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], (~near).astype(np.int8), [0]])))
+        for a, e in zip(edges[::2], edges[1::2]):
+            part = xyz[a:e]
+            if len(part) >= 2 and _arclen(part)[-1] >= min_length:
+                kept.append((i, int(a), dict(b, xyz=part)))
+                geoms.append(shapely.linestrings(part[:, :2]))
+    # in the original order (then along the line): ids stay stable
+    return [b for _, _, b in sorted(kept, key=lambda t: (t[0], t[1]))]
+
+
 # ---------------------------------------------------------------------------
 # curbs and road borders
 # ---------------------------------------------------------------------------
@@ -1026,7 +1066,7 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict, *, road_sample: n
     bp = par["boundaries"]
     chains = link_pieces(objs.pieces, max_gap=bp["max_gap"], lateral=bp["lateral"], min_radius=bp["min_radius"],
                          barriers=barriers)
-    lines = boundaries_from_chains(chains, bp)
+    lines = drop_overlaps(boundaries_from_chains(chains, bp), bp["min_length"])
     curb_xyz = loc[cls == C.Class.CURB]
     # curbs and borders never link across painted lines or transverse markings (a junction mouth)
     line_geoms = [shapely.linestrings(b["xyz"][:, :2]) for b in lines]

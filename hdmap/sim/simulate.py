@@ -508,7 +508,7 @@ def _write_campaign(out: Path, desc: rd.RoadDescription, result: SimulationResul
         ]
     lines += [
         "[tiles]",
-        "size = 50.0",
+        "size = 100.0",
         "buffer = 8.0",
         "vector_buffer = 25.0",
         "",
