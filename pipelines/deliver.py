@@ -26,7 +26,7 @@ from hdmap.municipalities import BUNDLED_ATTRIBUTION, load_municipalities
 
 from .campaign import Campaign
 
-__all__ = ["write_deliveries", "map_stats", "WHOLE"]
+__all__ = ["write_deliveries", "write_delivery", "map_stats", "WHOLE"]
 
 logger = logging.getLogger("hdmap.pipelines")
 
@@ -72,13 +72,22 @@ def _extent(m, crs) -> dict | None:
             "wgs84_lonlat": [round(min(lon), 7), round(min(lat), 7), round(max(lon), 7), round(max(lat), 7)]}
 
 
+def write_delivery(job: tuple) -> Path:
+    """One delivery package (a task: runs on the run's executor)."""
+    return _write(*job)
+
+
 def _write(c: Campaign, directory: Path, m, key: str, region_name: str | None, licence_note: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
+    skipped = {}
     for fmt in c.formats:
         if fmt not in _FILES:
             continue
-        if fmt in ("lanelet2", "opendrive") and not m.lanes and not m.boundaries:
-            logger.warning("delivery %s: empty map; no %s file", key, fmt)
+        if fmt in ("lanelet2", "opendrive") and not m.lanes:
+            skipped[fmt] = "no lanes in this part of the map"
+            logger.warning("delivery %s: no lanes, so no %s file", key, fmt)
+            (directory / _FILES[fmt]).unlink(missing_ok=True)
+            (directory / (_FILES[fmt] + ".origin.json")).unlink(missing_ok=True)
             continue
         export(m, fmt, directory / _FILES[fmt])
     files = {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in sorted(directory.iterdir())
@@ -96,16 +105,20 @@ def _write(c: Campaign, directory: Path, m, key: str, region_name: str | None, l
         "qa": map_stats(m),
         "licence": {"data": c.data_licence or None, "attribution": licence_note},
         "files": dict(sorted(files.items())),
+        "not_written": skipped,
     }
     write_text_atomic(directory / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True,
                                                               ensure_ascii=False) + "\n")
     return directory
 
 
-def write_deliveries(c: Campaign, out: Path, lanemap, tiles: list[dict]):
-    """Cut *lanemap* by municipality and write every delivery; returns (parts, {key: dir}, municipalities).
+def write_deliveries(c: Campaign, out: Path, lanemap, tiles: list[dict], submit=None):
+    """Cut *lanemap* by municipality and write every delivery.
 
-    *tiles* (``{"key", "bounds", ...}``) get a ``region``: the municipality holding the tile's centre.
+    Returns (parts, {key: directory or future}, municipalities). With *submit*
+    (an executor's ``submit``) the packages are written as tasks and the values
+    are futures of their directories. *tiles* (``{"key", "bounds", ...}``) get a
+    ``region``: the municipality holding the tile's centre.
     """
     import shapely
 
@@ -113,21 +126,22 @@ def write_deliveries(c: Campaign, out: Path, lanemap, tiles: list[dict]):
     attribution = c.attribution or "; ".join(sorted({m.license for m in munis if m.license}))
     if c.municipalities_file is None and not c.attribution:
         attribution = BUNDLED_ATTRIBUTION
+    note = f"Map: derived from the {c.name} survey. {attribution}"
     for t in tiles:
         x0, y0, x1, y1 = t["bounds"]
         centre = shapely.Point(0.5 * (x0 + x1), 0.5 * (y0 + y1))
         t["region"] = next((m.slug for m in munis if m.geometry.covers(centre)), None)
     ddir = out / "deliveries"
     parts = {}
-    deliveries = {}
+    jobs = []
     if c.per_municipality:
         from .partition import partition
 
         parts = partition(lanemap, [(m.slug, m.geometry) for m in munis])
         names = {m.slug: m.name for m in munis}
-        for key, part in parts.items():
-            deliveries[key] = _write(c, ddir / key, part, key, names[key],
-                                     f"Map: derived from the {c.name} survey. {attribution}")
-    deliveries[WHOLE] = _write(c, ddir / WHOLE, lanemap, WHOLE, None,
-                               f"Map: derived from the {c.name} survey. {attribution}")
-    return parts, deliveries, munis
+        jobs = [(c, ddir / key, part, key, names[key], note) for key, part in parts.items()]
+    jobs.append((c, ddir / WHOLE, lanemap, WHOLE, None, note))
+    run = submit or (lambda fn, job: fn(job))
+    # the whole field first: it is the largest
+    deliveries = {job[3]: run(write_delivery, job) for job in jobs[::-1]}
+    return parts, dict(sorted(deliveries.items(), key=lambda kv: (kv[0] == WHOLE, kv[0]))), munis
