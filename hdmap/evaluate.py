@@ -36,33 +36,40 @@ POINT_GROUPS = {
 }
 
 
+def class_counts(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """The 256 x 256 confusion counts (rows: true class, columns: predicted); they add up over parts."""
+    truth = np.asarray(truth, dtype=np.uint8)
+    predicted = np.asarray(predicted, dtype=np.uint8)
+    if truth.shape != predicted.shape:
+        raise ValueError(f"truth and prediction differ in length: {truth.shape} vs {predicted.shape}")
+    return np.bincount(truth.astype(np.int64) * 256 + predicted, minlength=256 * 256).reshape(256, 256)
+
+
 def point_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict:
     """Precision, recall, F1 and support per group of :data:`POINT_GROUPS`, plus the confusion matrix.
 
     A metric with no positives (nothing predicted, or nothing true) is None.
     """
-    truth = np.asarray(truth, dtype=np.uint8)
-    predicted = np.asarray(predicted, dtype=np.uint8)
-    if truth.shape != predicted.shape:
-        raise ValueError(f"truth and prediction differ in length: {truth.shape} vs {predicted.shape}")
+    return metrics_from_counts(class_counts(truth, predicted))
+
+
+def metrics_from_counts(counts: np.ndarray) -> dict:
+    """:func:`point_metrics` from summed :func:`class_counts` (e.g. of the tiles of a batch run)."""
+    counts = np.asarray(counts, dtype=np.int64)
     out = {}
     for name, codes in POINT_GROUPS.items():
-        t = np.isin(truth, codes)
-        p = np.isin(predicted, codes)
-        tp = int((t & p).sum())
-        npred, ntrue = int(p.sum()), int(t.sum())
+        t = np.zeros(256, bool)
+        t[list(codes)] = True
+        tp = int(counts[np.ix_(t, t)].sum())
+        npred, ntrue = int(counts[:, t].sum()), int(counts[t, :].sum())
         prec = tp / npred if npred else None
         rec = tp / ntrue if ntrue else None
         f1 = (2 * prec * rec / (prec + rec)) if (prec and rec) else (0.0 if (npred and ntrue) else None)
         out[name] = {"precision": prec, "recall": rec, "f1": f1, "support": ntrue, "predicted": npred}
-    labels = sorted(set(np.unique(truth).tolist()) | set(np.unique(predicted).tolist()))
-    lut = np.zeros(256, np.int64)
-    lut[labels] = np.arange(len(labels))
-    # one bincount over (truth, predicted) pairs: no Python loop over tens of millions of points
-    cm = np.bincount(lut[truth] * len(labels) + lut[predicted], minlength=len(labels) ** 2)
-    cm = cm.reshape(len(labels), len(labels)).astype(np.int64)
+    labels = np.flatnonzero(counts.sum(axis=1) + counts.sum(axis=0)).tolist()
+    cm = counts[np.ix_(labels, labels)]
     out["confusion"] = {"labels": labels, "rows_truth_cols_predicted": cm.tolist()}
-    out["count"] = int(len(truth))
+    out["count"] = int(counts.sum())
     return out
 
 

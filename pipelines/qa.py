@@ -27,24 +27,27 @@ SAMPLE_TILES = 3
 """Tiles shown zoomed in the report: the ones with the most boundary length."""
 
 
-def _accuracy(c: Campaign, out: Path, tiles: list[dict]) -> dict | None:
+def _accuracy(c: Campaign, out: Path, stats: dict) -> dict | None:
+    """Point classes (from the tiles' confusion counts against the per-point truth) and the map, against the
+    simulator's truth."""
     if c.truth_dir is None:
         return None
-    from hdmap.evaluate import evaluate_points
+    from hdmap.evaluate import metrics_from_counts
     from hdmap.evaluate_map import evaluate_map
 
     acc: dict = {}
-    laz = [out / "tiles" / f"{t['key']}.laz" for t in tiles]
-    if "laz" in c.formats and all(p.exists() for p in laz):
-        try:
-            acc["points"] = evaluate_points(c.truth_dir.parent, laz)
-            acc["points"].pop("confusion", None)
-        except Exception as exc:  # noqa: BLE001 - QA reports what it cannot measure instead of failing the run
-            logger.warning("point accuracy not measured: %s", exc)
+    if stats and all("truth_counts" in s for s in stats.values()):
+        counts = np.zeros((256, 256), np.int64)
+        for s in stats.values():
+            for key, n in s["truth_counts"].items():
+                t, p = key.split("_")
+                counts[int(t), int(p)] += n
+        acc["points"] = metrics_from_counts(counts)
+        acc["points"].pop("confusion", None)
     trajs = [d.trajectory for d in c.drives if d.trajectory is not None]
     try:
         acc["map"] = evaluate_map(c.truth_dir, out / "vectors", trajectories=trajs)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - QA reports what it cannot measure instead of failing the run
         logger.warning("map accuracy not measured: %s", exc)
     return acc or None
 
@@ -81,7 +84,7 @@ def write_qa(c: Campaign, out: Path, lanemap, parts: dict, munis, tiles: list[di
     for s in stats.values():
         for k, v in s.get("classes", {}).items():
             classes[k] = classes.get(k, 0) + v
-    accuracy = _accuracy(c, out, tiles)
+    accuracy = _accuracy(c, out, stats)
     metrics = {
         "campaign": {"name": c.name, "hash": c.hash}, "version": __version__,
         "points": points, "tiles": len(tiles), "classes": dict(sorted(classes.items(), key=lambda kv: int(kv[0]))),

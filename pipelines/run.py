@@ -235,6 +235,25 @@ def run(campaign, out=None, *, workers: int | None = None, dask_scheduler: str |
             return _run(c, out, ex, inputs, progress, say, chunk_size)
 
 
+def _truth_classes(c: Campaign) -> list[str] | None:
+    """The simulator's per-point truth of each drive (``truth/classes_K.npy`` for ``drive_K.laz``), or None
+    when the campaign has no truth or its drives are not the simulator's files one to one."""
+    import re
+
+    if c.truth_dir is None:
+        return None
+    out = []
+    for d in c.drives:
+        m = re.fullmatch(r"drive_(\d+)\.laz", d.laz[0].name) if len(d.laz) == 1 else None
+        path = c.truth_dir / f"classes_{m.group(1)}.npy" if m else None
+        if path is None or not path.exists() or \
+                np.load(path, mmap_mode="r").shape[0] != int(read_header(d.laz[0]).point_count):
+            logger.info("drive %s: no per-point truth matching its points; point accuracy not measured", d.name)
+            return None
+        out.append(str(path))
+    return out
+
+
 def _traj_spec(c: Campaign) -> list[dict]:
     return [{"path": None if d.trajectory is None else str(d.trajectory),
              "crs": None if d.crs is None else d.crs.to_wkt(), "to_crs": c.crs.to_wkt()} for d in c.drives]
@@ -302,7 +321,7 @@ def _run(c: Campaign, out: Path, ex, inputs: dict, show: bool, say, chunk_size: 
     tiles_dir = out / "tiles"
     tiles_dir.mkdir(exist_ok=True)
     jobs, pts = tile_jobs("paint", buffer=c.buffer, params=c.classify_params, write_laz="laz" in c.formats,
-                          tiles_dir=str(tiles_dir), point_format=inputs["point_format"])
+                          tiles_dir=str(tiles_dir), point_format=inputs["point_format"], truth=_truth_classes(c))
     paint = _parallel(ex, tasks.paint_tile, jobs, "markings", pts, show)
     seconds["markings"] = time.perf_counter() - t0
     # 3c. local vectors

@@ -197,8 +197,24 @@ def paint_tile(job: dict) -> dict:
     counts = np.bincount(final[core], minlength=256)
     summary = {"tile": name, "points": int(core.sum()), "seconds": time.perf_counter() - t0,
                "classes": {str(c): int(counts[c]) for c in np.flatnonzero(counts)}}
+    if job.get("truth"):
+        summary["truth_counts"] = _truth_counts(rec[core], final[core], job["truth"])
     mark_done(work, "paint", name, summary)
     return summary
+
+
+def _truth_counts(rec: np.ndarray, codes: np.ndarray, truth: list) -> dict:
+    """Confusion counts ``{"true_predicted": n}`` of a tile's points against the simulator's per-drive
+    truth classes (``truth[drive]``: a ``.npy`` in the drive's point order), read by point index."""
+    from hdmap.evaluate import class_counts
+
+    total = np.zeros((256, 256), np.int64)
+    for d in np.unique(rec["drive"]):
+        sel = rec["drive"] == d
+        classes = np.load(truth[int(d)], mmap_mode="r")
+        total += class_counts(np.asarray(classes[rec["index"][sel]]), codes[sel])
+    t, p = np.nonzero(total)
+    return {f"{a}_{b}": int(total[a, b]) for a, b in zip(t.tolist(), p.tolist())}
 
 
 # ---------------------------------------------------------------------------
