@@ -181,12 +181,15 @@ def _kill_when(proc, out: Path, pattern: str, timeout=300.0):
     t0 = time.monotonic()
     while not any(out.glob(pattern)):
         if proc.poll() is not None:
-            raise AssertionError(f"the run ended before {pattern} appeared: {proc.stderr.read()}")
+            _, err = proc.communicate()
+            raise AssertionError(f"the run ended before {pattern} appeared: {err}")
         if time.monotonic() - t0 > timeout:
             raise AssertionError(f"no {pattern} after {timeout} s")
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
 
 
 def test_resume_after_sigkill_is_byte_identical(reference, campaign, tmp_path):
