@@ -225,12 +225,12 @@ def run(campaign, out=None, *, workers: int | None = None, dask_scheduler: str |
     out = Path(out) if out is not None else c.dir / "out"
     say = echo or (lambda s: None)
     inputs = _plan_inputs(c)  # reads every header: bad inputs fail before anything is written
-    resumed = _open_run_dir(out, c, resume)
-    with _run_log(out):
-        logger.info("hdmap %s: campaign %s (%s), %d drive(s), %d input file(s), %s points; %s",
-                    __version__, c.name, c.hash[:12], len(c.drives), sum(len(d.laz) for d in c.drives),
-                    f"{inputs['points']:,}", "resuming" if resumed else "new run")
-        with open_executor(workers, dask_scheduler) as (ex, where):
+    with open_executor(workers, dask_scheduler) as (ex, where):  # an unreachable cluster too
+        resumed = _open_run_dir(out, c, resume)
+        with _run_log(out):
+            logger.info("hdmap %s: campaign %s (%s), %d drive(s), %d input file(s), %s points; %s",
+                        __version__, c.name, c.hash[:12], len(c.drives), sum(len(d.laz) for d in c.drives),
+                        f"{inputs['points']:,}", "resuming" if resumed else "new run")
             logger.info("tiles run on %s", where)
             return _run(c, out, ex, inputs, progress, say, chunk_size)
 
