@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from hdmap import __version__
-from hdmap._atomic import write_text_atomic
+from hdmap._atomic import write_bytes_atomic, write_text_atomic
 from hdmap._progress import progress_bar
 from hdmap.errors import ConfigError
 from hdmap.io import iter_chunks, read_header
@@ -81,11 +81,13 @@ def _plan_inputs(c: Campaign) -> dict:
     from hdmap.crs import transformer
 
     total, fmts, names, lo, hi = 0, set(), None, np.full(2, np.inf), np.full(2, -np.inf)
+    per_drive: dict = {}
     dtypes: dict = {}
     for d in c.drives:
         for path in d.laz:
             h = read_header(path)
             total += int(h.point_count)
+            per_drive[d.name] = per_drive.get(d.name, 0) + int(h.point_count)
             fmts.add(int(h.point_format.id))
             dims = set(h.point_format.dimension_names) - {"X", "Y", "Z"}
             names = dims if names is None else names & dims
@@ -103,7 +105,7 @@ def _plan_inputs(c: Campaign) -> dict:
     attrs = [(n, dtypes[n]) for n in sorted(names or ()) if n in dtypes and n not in ("classification",)]
     attrs.append(("classification", "|u1"))
     fmt = max(fmts) if fmts else 6
-    return {"points": total, "formats": sorted(fmts), "attrs": attrs, "bounds": [*lo.tolist(), *hi.tolist()],
+    return {"points": total, "drive_points": per_drive, "formats": sorted(fmts), "attrs": attrs, "bounds": [*lo.tolist(), *hi.tolist()],
             "point_format": fmt if fmt >= 6 else _CLASSIFY_MIN_FORMAT.get(fmt, 6)}
 
 
@@ -272,7 +274,7 @@ def _run(c: Campaign, out: Path, ex, inputs: dict, show: bool, say, chunk_size: 
              "src_crs": None if d.crs is None else d.crs.to_wkt(), "crs": crs_wkt, "base": grid.base,
              "dtype": [list(f) for f in dtype.descr], "chunk_size": chunk_size}
             for k, d in enumerate(c.drives) if not tasks.is_done(work, "spill", f"d{k}")]
-    pts = [sum(int(read_header(p).point_count) for p in job["laz"]) for job in jobs]
+    pts = [inputs["drive_points"][job["name"]] for job in jobs]
     _parallel(ex, tasks.spill_drive, jobs, "spill", pts, show)
     spills = [tasks.done_info(work, "spill", f"d{k}") for k in range(len(c.drives))]
     seconds["spill"] = time.perf_counter() - t0
@@ -291,7 +293,11 @@ def _run(c: Campaign, out: Path, ex, inputs: dict, show: bool, say, chunk_size: 
     st = SpillStore(work)
     tiles = st.tiles()
     names = [tile_name(t, grid.size) for t in tiles]
-    tile_pts = [sum(sum(v) for k, v in st.bases.items() if grid.tile_of(k) == t) for t in tiles]
+    per_tile: dict = {}
+    for key, counts in st.bases.items():
+        t = grid.tile_of(key)
+        per_tile[t] = per_tile.get(t, 0) + sum(counts)
+    tile_pts = [per_tile[t] for t in tiles]
     logger.info("%d tiles of %g m (base squares of %g m), %s points", len(tiles), grid.size, grid.base,
                 f"{plan['points']:,}")
     attrs = [n for n, _ in inputs["attrs"]]
@@ -315,7 +321,7 @@ def _run(c: Campaign, out: Path, ex, inputs: dict, show: bool, say, chunk_size: 
         for g, h in pickle.loads((work / "histograms" / f"{n}.pkl").read_bytes()).items():
             hist[g] = hist[g] + h if g in hist else h
     cpar = resolve_stages(CSTAGES, c.classify_params)
-    tasks.write_atomic_pickle(work / "curve.pkl", intensity_curve(hist, cpar["intensity"]))
+    write_bytes_atomic(work / "curve.pkl", pickle.dumps(intensity_curve(hist, cpar["intensity"]), protocol=5))
     # 3b. markings with the survey's curve, tile LAZ
     t0 = time.perf_counter()
     tiles_dir = out / "tiles"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hdmap import classes as C
-from hdmap._atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from hdmap._atomic import write_bytes_atomic, write_text_atomic
 from hdmap.classify import classify, mark_paint
 from hdmap.io import LasWriter, iter_chunks
 from hdmap.pointcloud import PointCloud
@@ -100,6 +100,22 @@ def _crs(job):
     return pyproj.CRS.from_user_input(job["crs"])
 
 
+def _tile_context(job: dict, radius: float):
+    """What every tile task starts from: run dir, spill store, tile key and name, and the points of the
+    tile and its surroundings (records, core mask, base-square spans, within-*radius* mask)."""
+    work = Path(job["work"])
+    st = store(work)
+    tile = tuple(job["tile"])
+    rec, core, spans, near = st.context(tile, radius)
+    return work, st, tile, tile_name(tile, st.grid.size), rec, core, spans, near
+
+
+def _write_codes(path: Path, st: SpillStore, tile, spans, codes: np.ndarray) -> None:
+    """Per-point codes of the tile's own base squares, one array per square (what :meth:`SpillStore.codes` reads)."""
+    own = {f"{k[0]}_{k[1]}": codes[a:b] for k, a, b in spans if st.grid.tile_of(k) == tile}
+    write_bytes_atomic(path, _npz_bytes(own))
+
+
 # ---------------------------------------------------------------------------
 # stage 2: spill a drive into base squares
 # ---------------------------------------------------------------------------
@@ -144,20 +160,15 @@ def spill_drive(job: dict) -> dict:
 def classify_tile(job: dict) -> dict:
     """All classification stages on the tile and its buffer; the codes of the tile's own points, and its
     intensity histograms (summed over the run into the survey's intensity curve)."""
-    work = Path(job["work"])
-    st = store(work)
-    tile = tuple(job["tile"])
-    name = tile_name(tile, st.grid.size)
     t0 = time.perf_counter()
-    rec, core, spans, near = st.context(tile, job["buffer"])
+    work, st, tile, name, rec, core, spans, near = _tile_context(job, job["buffer"])
     sel = np.flatnonzero(near)
     attrs = job["attrs"]
     codes, info = classify(_cloud(rec[sel], attrs, _crs(job)), trajectories(job), job["params"], details=True,
                            log_degraded=False)
     full = np.zeros(len(rec), np.uint8)
     full[sel] = codes
-    arrays = {f"{k[0]}_{k[1]}": full[a:b] for k, a, b in spans if st.grid.tile_of(k) == tile}
-    write_bytes_atomic(work / "classes" / f"{name}.npz", _npz_bytes(arrays))
+    _write_codes(work / "classes" / f"{name}.npz", st, tile, spans, full)
     hist = {int(g): h for g, h in info["histograms"].items()}
     write_bytes_atomic(work / "histograms" / f"{name}.pkl", pickle.dumps(hist, protocol=5))
     summary = {"tile": name, "points": int(core.sum()), "context": int(len(sel)), "degraded": list(info["degraded"]),
@@ -171,12 +182,8 @@ def classify_tile(job: dict) -> dict:
 # ---------------------------------------------------------------------------
 def paint_tile(job: dict) -> dict:
     """Road markings judged with the survey's intensity curve; writes the tile's final codes and its LAZ."""
-    work = Path(job["work"])
-    st = store(work)
-    tile = tuple(job["tile"])
-    name = tile_name(tile, st.grid.size)
     t0 = time.perf_counter()
-    rec, core, spans, near = st.context(tile, job["buffer"])
+    work, st, tile, name, rec, core, spans, near = _tile_context(job, job["buffer"])
     known = st.codes(work / "classes", spans, len(rec))
     sel = np.flatnonzero(near)
     curve = pickle.loads((work / "curve.pkl").read_bytes())
@@ -186,10 +193,9 @@ def paint_tile(job: dict) -> dict:
         paint = mark_paint(_cloud(rec[sel], job["attrs"], _crs(job)), road, known[sel] == C.Class.CURB,
                            trajectories(job), job["params"], curve)
         final[sel[road]] = np.where(paint[road], C.Class.ROAD_MARKING, C.Class.ROAD_SURFACE)
-    own = [(k, a, b) for k, a, b in spans if st.grid.tile_of(k) == tile]
-    write_bytes_atomic(work / "final" / f"{name}.npz", _npz_bytes({f"{k[0]}_{k[1]}": final[a:b] for k, a, b in own}))
+    _write_codes(work / "final" / f"{name}.npz", st, tile, spans, final)
     if job["write_laz"]:
-        idx = np.concatenate([np.arange(a, b) for _, a, b in own])
+        idx = np.flatnonzero(core)  # the tile's own base squares, in load order
         out = Path(job["tiles_dir"]) / f"{name}.laz"
         cloud = _cloud(rec[idx], job["attrs"], _crs(job)).with_attrs(classification=final[idx])
         with LasWriter(out, crs=_crs(job), point_format=job["point_format"]) as w:
@@ -227,12 +233,8 @@ def vectorize_tile(job: dict) -> dict:
 
     from .stitch import clip_tile
 
-    work = Path(job["work"])
-    st = store(work)
-    tile = tuple(job["tile"])
-    name = tile_name(tile, st.grid.size)
     t0 = time.perf_counter()
-    rec, core, spans, near = st.context(tile, job["vector_buffer"])
+    work, st, tile, name, rec, core, spans, near = _tile_context(job, job["vector_buffer"])
     cls = st.codes(work / "final", spans, len(rec))
     keep = near & np.isin(cls, _NEEDED)
     rec, core, cls = rec[keep], core[keep], cls[keep]
@@ -253,8 +255,3 @@ def vectorize_tile(job: dict) -> dict:
                "pieces": sum(len(result[k]) for k in ("lines", "curbs", "borders"))}
     mark_done(work, "vectorize", name, summary)
     return summary
-
-
-def write_atomic_pickle(path: Path, obj) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(pickle.dumps(obj, protocol=5))
