@@ -376,7 +376,7 @@ def _cmd_run(args) -> int:
     from hdmap.pipelines import run  # the CLI is the one place the library reaches into pipelines
 
     result = run(args.campaign, args.out, workers=args.workers, dask_scheduler=args.dask_scheduler,
-                 resume=args.resume, progress=not args.quiet, echo=print)
+                 resume=args.resume, progress=not args.quiet, echo=print, keep_work=args.keep_work)
     print(f"done: {result.points:,} points, {result.tiles} tiles in {sum(result.seconds.values()):.0f} s -> {result.out}")
     return 0
 
@@ -396,6 +396,8 @@ def _add_run(sub) -> None:
                    "tcp://host:8786 (workers need hdmap and the run directory on a shared file system)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped "
                    "(refused if the campaign file changed)")
+    p.add_argument("--keep-work", action="store_true", help="keep the spilled points and per-tile intermediates "
+                   "in DIR/work after the run (removed by default: they take several times the input's size)")
     p.set_defaults(func=_cmd_run)
 
 

@@ -23,6 +23,12 @@ run killed at any point continues with ``resume=True`` where it stopped; the
 steps after the tiles are cheap and always redone. The outputs are
 deterministic: a resumed run's deliveries are byte-identical to an
 uninterrupted run's.
+
+When the run has finished, the bulky intermediates (the spilled points and the
+per-tile codes and histograms in ``work/``, several times the size of the
+input LAZ) are removed unless ``keep_work=True``; the done-markers and the
+tiles' vectors stay, so ``resume`` on a finished run redoes the cheap steps
+4 to 7 only.
 """
 
 from __future__ import annotations
@@ -202,7 +208,7 @@ def _parallel(ex, fn, jobs: list[dict], desc: str, points: list[int], show: bool
 # the run
 # ---------------------------------------------------------------------------
 def run(campaign, out=None, *, workers: int | None = None, dask_scheduler: str | None = None, resume: bool = False,
-        progress: bool = True, echo=None, chunk_size: int = 1_000_000) -> RunResult:
+        progress: bool = True, echo=None, chunk_size: int = 1_000_000, keep_work: bool = False) -> RunResult:
     """Process a survey campaign; see the module documentation.
 
     Parameters
@@ -222,6 +228,9 @@ def run(campaign, out=None, *, workers: int | None = None, dask_scheduler: str |
         Progress bars on a terminal (log lines otherwise).
     echo : callable, optional
         Called with one-line messages on what was done (the command line prints them).
+    keep_work : bool
+        Keep the spilled points and per-tile intermediates in ``out/work`` after
+        a finished run (for debugging; they take several times the input's size).
     """
     c = campaign if isinstance(campaign, Campaign) else load_campaign(campaign)
     out = Path(out) if out is not None else c.dir / "out"
@@ -234,7 +243,26 @@ def run(campaign, out=None, *, workers: int | None = None, dask_scheduler: str |
                         __version__, c.name, c.hash[:12], len(c.drives), sum(len(d.laz) for d in c.drives),
                         f"{inputs['points']:,}", "resuming" if resumed else "new run")
             logger.info("tiles run on %s", where)
-            return _run(c, out, ex, inputs, progress, say, chunk_size)
+            result = _run(c, out, ex, inputs, progress, say, chunk_size)
+            if not keep_work:
+                _remove_intermediates(out / "work")
+            return result
+
+
+#: what a finished run no longer needs (every tile task that reads them is done)
+_INTERMEDIATES = ("spill", "classes", "final", "histograms")
+
+
+def _remove_intermediates(work: Path) -> None:
+    import shutil
+
+    freed = 0
+    for sub in _INTERMEDIATES:
+        d = work / sub
+        if d.is_dir():
+            freed += sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+            shutil.rmtree(d)
+    logger.info("removed the intermediates in %s (%.1f MB; keep them with --keep-work)", work, freed / 1e6)
 
 
 def _truth_classes(c: Campaign) -> list[str] | None:
@@ -316,12 +344,13 @@ def _run(c: Campaign, out: Path, ex, inputs: dict, show: bool, say, chunk_size: 
     from hdmap.classify import STAGES as CSTAGES, intensity_curve
     from hdmap.params import resolve_stages
 
-    hist: dict = {}
-    for n in names:
-        for g, h in pickle.loads((work / "histograms" / f"{n}.pkl").read_bytes()).items():
-            hist[g] = hist[g] + h if g in hist else h
-    cpar = resolve_stages(CSTAGES, c.classify_params)
-    write_bytes_atomic(work / "curve.pkl", pickle.dumps(intensity_curve(hist, cpar["intensity"]), protocol=5))
+    # (not needed, and its histograms may be gone, when every markings task is done)
+    if not all(tasks.is_done(work, "paint", n) for n in names):
+        hist: dict = {}
+        for n in names:
+            tasks.add_sparse_histograms(hist, work / "histograms" / f"{n}.npz")
+        cpar = resolve_stages(CSTAGES, c.classify_params)
+        write_bytes_atomic(work / "curve.pkl", pickle.dumps(intensity_curve(hist, cpar["intensity"]), protocol=5))
     # 3b. markings with the survey's curve, tile LAZ
     t0 = time.perf_counter()
     tiles_dir = out / "tiles"

@@ -89,6 +89,37 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
+def sparse_histograms(hist: dict) -> dict:
+    """The non-zero bins of each group's (keys, bins) histogram as flat indices and counts.
+
+    A dense histogram is ~10 MB per group whatever the tile holds; a tile fills a
+    few thousand bins, so the sparse form keeps the work folder small.
+    """
+    out = {}
+    for g in sorted(hist):
+        h = np.asarray(hist[g])
+        flat = h.ravel()
+        idx = np.flatnonzero(flat)
+        out[f"g{int(g)}_shape"] = np.asarray(h.shape, np.int64)
+        out[f"g{int(g)}_index"] = idx.astype(np.int64)
+        out[f"g{int(g)}_count"] = flat[idx].astype(np.int64)
+    return out
+
+
+def add_sparse_histograms(total: dict, path: Path) -> dict:
+    """Add the histograms stored by :func:`sparse_histograms` at *path* to *total* (group -> dense array)."""
+    with np.load(path) as z:
+        for key in sorted(k for k in z.files if k.endswith("_shape")):
+            g = int(key[1:-len("_shape")])
+            shape = tuple(int(v) for v in z[key])
+            if g not in total:
+                total[g] = np.zeros(shape, np.int64)
+            elif total[g].shape != shape:
+                raise ValueError(f"{path}: histogram of group {g} has shape {shape}, expected {total[g].shape}")
+            total[g].reshape(-1)[z[f"g{g}_index"]] += z[f"g{g}_count"]
+    return total
+
+
 def _cloud(rec: np.ndarray, attrs: list[str], crs) -> PointCloud:
     xyz = np.column_stack([rec["x"], rec["y"], rec["z"]])
     return PointCloud._unchecked(xyz, {n: np.ascontiguousarray(rec[n]) for n in attrs}, crs, None)
@@ -169,8 +200,7 @@ def classify_tile(job: dict) -> dict:
     full = np.zeros(len(rec), np.uint8)
     full[sel] = codes
     _write_codes(work / "classes" / f"{name}.npz", st, tile, spans, full)
-    hist = {int(g): h for g, h in info["histograms"].items()}
-    write_bytes_atomic(work / "histograms" / f"{name}.pkl", pickle.dumps(hist, protocol=5))
+    write_bytes_atomic(work / "histograms" / f"{name}.npz", _npz_bytes(sparse_histograms(info["histograms"])))
     summary = {"tile": name, "points": int(core.sum()), "context": int(len(sel)), "degraded": list(info["degraded"]),
                "seconds": time.perf_counter() - t0}
     mark_done(work, "classify", name, summary)

@@ -206,6 +206,18 @@ def test_resume_after_sigkill_is_byte_identical(reference, campaign, tmp_path):
     assert _deliverables(out) == _deliverables(reference.out)
     log = (out / "run.log").read_text()
     assert log.count("resuming") == 3
+    # a finished run no longer holds the spilled points; resuming it redoes the cheap steps, same bytes
+    assert not any((out / "work" / sub).exists() for sub in ("spill", "classes", "final", "histograms"))
+    run(campaign, out, resume=True, workers=1, progress=False)
+    assert _deliverables(out) == _deliverables(reference.out)
+
+
+def test_work_folder_is_small_after_a_run(reference):
+    """The intermediates (a raw copy of every point, per-tile codes and histograms) are removed at the end;
+    what stays (done-markers, tile vectors, the plan) is small next to the tiles."""
+    work = sum(p.stat().st_size for p in (reference.out / "work").rglob("*") if p.is_file())
+    tiles = sum(p.stat().st_size for p in (reference.out / "tiles").rglob("*") if p.is_file())
+    assert work < tiles, (work, tiles)
 
 
 def test_resume_refuses_a_changed_campaign(reference, campaign, tmp_path):
