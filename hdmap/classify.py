@@ -42,6 +42,7 @@ import numpy as np
 
 from .classes import HIGH_NOISE_MIN_HEIGHT, Class
 from .kernels import grid as G
+from .kernels import track
 from .params import Param, ParamSet, resolve_stages
 from .pointcloud import PointCloud
 
@@ -138,8 +139,9 @@ class _Frame:
 
     @classmethod
     def around(cls, xy: np.ndarray, cell: float, pad: int = 2) -> "_Frame":
-        lo = np.floor(xy.min(axis=0) / cell) * cell - pad * cell
-        hi = xy.max(axis=0) + pad * cell
+        b = G.xy_bounds(xy[:, 0], xy[:, 1])
+        lo = np.floor(np.array(b[:2]) / cell) * cell - pad * cell
+        hi = np.array(b[2:]) + pad * cell
         nx = int(np.ceil((hi[0] - lo[0]) / cell)) + 1
         ny = int(np.ceil((hi[1] - lo[1]) / cell)) + 1
         return cls(float(lo[0]), float(lo[1]), cell, nx, ny)
@@ -149,9 +151,7 @@ class _Frame:
 
     def cells_of(self, xy):
         """(ix, iy) integer cell coordinates (clipped) of points xy."""
-        ix = np.clip(np.floor((xy[:, 0] - self.x0) / self.cell).astype(np.int64), 0, self.nx - 1)
-        iy = np.clip(np.floor((xy[:, 1] - self.y0) / self.cell).astype(np.int64), 0, self.ny - 1)
-        return ix, iy
+        return G.cell_coords(xy[:, 0], xy[:, 1], self.x0, self.y0, self.cell, self.nx, self.ny)
 
 
 @dataclass
@@ -180,7 +180,7 @@ def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarra
     offset (median over the shared cells). Only the classification uses the
     shifted heights; the output coordinates are never changed.
     """
-    ids, inv = np.unique(source, return_inverse=True)
+    ids, inv = _small_unique(source, inverse=True)
     frame = _Frame.around(xyz[:, :2], cell)
     cidx = frame.index(xyz)
     key = np.where(cidx >= 0, cidx * len(ids) + inv, -1)
@@ -226,11 +226,8 @@ def trajectory_positions(cloud: PointCloud, trajectories):
     for traj in trajectories:
         if traj.crs is not None and cloud.crs is not None and not traj.crs.equals(cloud.crs):
             traj = traj.to_crs(cloud.crs)
-        t0, t1 = traj.span
-        m = (t >= t0) & (t <= t1)
-        if m.any():
-            pos[m], att = traj.interpolate(t[m])
-            head[m] = att[:, 2]
+        # (Trajectory.interpolate's arithmetic in one parallel pass, without roll and pitch)
+        track.position_heading(traj.time, traj.xyz, traj.heading, t, pos, head)
     if np.isnan(pos[:, 0]).all():
         logger.warning("no point time lies inside the trajectory: classifying without it")
         return None, None
@@ -453,7 +450,7 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     between = ~is_low & (zz < hg - margin)
     # the top of the stone: upper-level points within `width` of the nearest road-level point of the same
     # drive (drives carry their own few centimetres of georeferencing error)
-    grp = np.zeros(len(k), np.int64) if groups is None else np.unique(groups[k], return_inverse=True)[1]
+    grp = np.zeros(len(k), np.int64) if groups is None else _small_unique(groups[k], inverse=True)[1]
     qi = np.flatnonzero(is_high)
     li = np.flatnonzero(is_low)
     dist = G.nearest_in_group(xyz[k[qi], 0], xyz[k[qi], 1], grp[qi], xyz[k[li], 0], xyz[k[li], 1], grp[li],
@@ -534,7 +531,7 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     f = ground.frame
     z = np.where(ground.ground_cell, ground.height, np.nan)
     sel = np.flatnonzero(is_ground)
-    grp = np.zeros(len(xyz), np.int64) if groups is None else np.unique(groups, return_inverse=True)[1]
+    grp = np.zeros(len(xyz), np.int64) if groups is None else _small_unique(groups, inverse=True)[1]
     ng = int(grp.max()) + 1 if len(grp) else 1
     key = np.full(len(xyz), -1, np.int64)
     cell = f.index(xyz[sel])
@@ -571,6 +568,31 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     return is_ground & (in_road | near_road) & (xyz[:, 2] - level < p["tolerance"])
 
 
+def _small_unique(a: np.ndarray, inverse: bool = False):
+    """``np.unique`` (with ``return_inverse``) of small non-negative integers such as drive and scanner
+    ids, by counting instead of sorting: the same result, linear in the number of points."""
+    a = np.asarray(a)
+    if a.size == 0 or a.min() < 0 or a.max() > 1 << 24:
+        return np.unique(a, return_inverse=True) if inverse else np.unique(a)
+    a = a.astype(np.int64, copy=False)
+    ids = np.flatnonzero(np.bincount(a))
+    if not inverse:
+        return ids
+    lookup = np.zeros(int(ids[-1]) + 1, np.int64)
+    lookup[ids] = np.arange(len(ids))
+    return ids, lookup[a]
+
+
+def _slots(a: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Position of each value of *a* in the sorted *ids*, -1 where it is not among them."""
+    if len(ids) and len(a) and 0 <= ids[0] and ids[-1] <= 1 << 24 and a.min() >= 0:
+        lookup = np.full(max(int(ids[-1]), int(a.max())) + 1, -1, np.int64)
+        lookup[ids] = np.arange(len(ids))
+        return lookup[a]
+    pos = np.clip(np.searchsorted(ids, a), 0, max(len(ids) - 1, 0))
+    return np.where((pos < len(ids)) & (ids[pos] == a) if len(ids) else False, pos, -1).astype(np.int64)
+
+
 def _largest_component(mask):
     labels, n = G.label_components(mask, 4)
     if n == 0:
@@ -591,16 +613,8 @@ def _range_sector_keys(xyz, positions, headings, p):
     """Per point: range/sector key of the empirical curve (nr * sectors), and whether the point has a range."""
     nr = int(np.ceil(p["range_max"] / p["range_bin"]))
     na = int(p["sectors"])
-    d = xyz - positions
-    rng = np.sqrt((d * d).sum(axis=1))
-    has = np.isfinite(rng)
-    rb = np.clip(np.nan_to_num(rng / p["range_bin"], nan=0.0).astype(np.int64), 0, nr - 1)
-    if headings is not None:
-        az = np.arctan2(d[:, 0], d[:, 1]) - headings  # bearing of the point relative to the heading
-        ab = (np.floor(np.nan_to_num(np.mod(az, 2 * np.pi)) / (2 * np.pi) * na)).astype(np.int64) % na
-    else:
-        ab = np.zeros(len(xyz), np.int64)
-    return rb * na + ab, has, nr, na
+    key, has = G.range_sector_keys(xyz, positions, headings, p["range_bin"], nr, na)
+    return key, has, nr, na
 
 
 def intensity_histograms(intensity, road, xyz, positions, headings, groups, params: dict | None = None) -> dict:
@@ -613,12 +627,16 @@ def intensity_histograms(intensity, road, xyz, positions, headings, groups, para
     p = STAGES["intensity"].resolve(params)
     if positions is None:
         return {}
-    key, has, nr, na = _range_sector_keys(xyz, positions, headings, p)
+    return _histograms(intensity, road, _range_sector_keys(xyz, positions, headings, p), groups)
+
+
+def _histograms(intensity, road, keys, groups) -> dict:
+    key, has, nr, na = keys
     sel = np.flatnonzero(road & has)
-    grp = np.zeros(len(xyz), np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+    grp = np.zeros(len(key), np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     logi = np.log(np.maximum(intensity.astype(np.float64), 1.0))
     out = {}
-    for g in np.unique(grp[sel]):
+    for g in _small_unique(grp[sel]):
         m = sel[grp[sel] == g]
         out[int(g)] = G.binned_histogram(key[m], logi[m], nr * na, *_LOG_I)
     return out
@@ -657,7 +675,7 @@ def intensity_curve(histograms: dict, params: dict | None = None) -> dict:
 
 def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray, positions: np.ndarray | None,
                         headings: np.ndarray | None, groups: np.ndarray | None, params: dict | None = None,
-                        curve: dict | None = None):
+                        curve: dict | None = None, _keys=None):
     """Intensity of road points relative to their surroundings.
 
     With vehicle positions (and headings) at every point, each group (drive x
@@ -683,19 +701,17 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
     grp = np.zeros(n, np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     degraded = positions is None
     if not degraded:
-        key, has, _, _ = _range_sector_keys(xyz, positions, headings, p)
+        keys = _keys if _keys is not None else _range_sector_keys(xyz, positions, headings, p)
+        key, has = keys[0], keys[1]
         degraded = not has[sel].any()
     if not degraded:
         if curve is None:
-            curve = intensity_curve(intensity_histograms(intensity, road, xyz, positions, headings, groups, p), p)
-        lnorm[:] = np.nan
-        for g, q in curve.items():
-            m = np.flatnonzero((grp == g) & has)
-            level = q[key[m], 1]
-            ok = np.isfinite(level)
-            m, level = m[ok], level[ok]
-            lnorm[m] = logi[m] - level
-            sigma[m] = (level - q[key[m], 0]) / 0.8  # 5th to 20th percentile: 0.8 sigma if normal
+            curve = intensity_curve(_histograms(intensity, road, keys, groups), p)
+        # each point against its group's curve at its range and sector (NaN without a curve there);
+        # sigma: 5th to 20th percentile is 0.8 sigma if normal
+        gids = np.array(sorted(int(g) for g in curve), np.int64)
+        table = np.stack([curve[g] for g in gids.tolist()]) if len(gids) else np.zeros((0, 1, 2))
+        lnorm, sigma = G.relative_to_curve(logi, key, has, _slots(grp, gids), table)
     window = p["background_window"] if not degraded else p["background_window_no_trajectory"]
     frame = _Frame.around(xyz[:, :2], p["background_cell"])
     r = max(int(round(window / 2 / frame.cell)), 1)
@@ -706,8 +722,10 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
     good = sel[np.isfinite(lnorm[sel])]
     all_mean = _cell_mean(lnorm[good], cell[good], ncell).reshape(frame.nx, frame.ny)
     all_bg = G.percentile_filter(all_mean, r, p["background_percentile"], min_count=3)
-    for g in np.unique(grp[good]):
-        m = good[grp[good] == g]
+    gids, inv = _small_unique(grp[good], inverse=True)
+    start, order = G.bin_points(inv, len(gids))  # the good points group by group, in their order
+    for k in range(len(gids)):
+        m = good[order[start[k]:start[k + 1]]]
         mean = _cell_mean(lnorm[m], cell[m], ncell).reshape(frame.nx, frame.ny)
         bg = G.percentile_filter(mean, r, p["background_percentile"], min_count=3)
         b = G.gather_cells(bg, cell[m])
@@ -794,10 +812,10 @@ def _drive_groups(cloud: PointCloud) -> np.ndarray:
     return src * 16 + ch
 
 
-def _paint(intensity, road, xyz, positions, headings, groups, p, curve):
+def _paint(intensity, road, xyz, positions, headings, groups, p, curve, keys=None):
     """Intensity and marking stages: ``(paint, ratio, degraded)``; paint only on *road*."""
     ratio, sigma, no_range, level = normalize_intensity(intensity, road, xyz, positions, headings, groups,
-                                                        p["intensity"], curve)
+                                                        p["intensity"], curve, _keys=keys)
     paint = detect_markings(xyz, ratio, sigma if not no_range else None, p["markings"], level) & road
     return paint, ratio, no_range
 
@@ -868,7 +886,7 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         return (out, {"degraded": []}) if details else out
     xyz = cloud.xyz
     source = cloud.attrs["point_source_id"].astype(np.int64) if "point_source_id" in cloud.attrs else None
-    if source is not None and len(np.unique(source)) > 1:
+    if source is not None and len(_small_unique(source)) > 1:
         xyz = _level_drives(xyz, source, p["ground"]["cell"])
     positions, headings = trajectory_positions(cloud, trajectory)
     degraded = []
@@ -892,12 +910,14 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     paint = np.zeros(n, np.bool_)
     histograms = {}
     if "intensity" in cloud.attrs:
-        if details:  # the caller adds them up over blocks; the curve of these points comes from the same counts
-            histograms = intensity_histograms(cloud.attrs["intensity"], road, xyz, positions, headings, groups,
-                                              p["intensity"])
+        keys = None if positions is None else _range_sector_keys(xyz, positions, headings, p["intensity"])
+        if details and keys is not None:
+            # the caller adds them up over blocks; the curve of these points comes from the same counts
+            histograms = _histograms(cloud.attrs["intensity"], road, keys, groups)
             if curve is None and histograms:
                 curve = intensity_curve(histograms, p["intensity"])
-        paint, ratio, no_range = _paint(cloud.attrs["intensity"], road, xyz, positions, headings, groups, p, curve)
+        paint, ratio, no_range = _paint(cloud.attrs["intensity"], road, xyz, positions, headings, groups, p, curve,
+                                        keys)
         if no_range:
             degraded.append("intensity compared locally only (no ranges without a trajectory)")
         # the foot of a curb face sits at road level and its stone is brighter than asphalt: not paint

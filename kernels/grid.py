@@ -7,6 +7,8 @@ function has a plain NumPy/SciPy reference in ``tests/kernels``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import prange
 
@@ -16,17 +18,25 @@ __all__ = [
     "cell_index", "bin_points", "cell_stats", "min_filter", "max_filter", "median3", "percentile_filter",
     "grow_region", "label_components", "distance_transform", "fill_nearest", "voxel_neighbour_counts",
     "gather_cells", "curb_steps", "DIRECTIONS", "nearest_fill", "binned_quantiles", "component_shapes",
-    "nearest_in_group", "similar_neighbours", "closest_level",
+    "nearest_in_group", "similar_neighbours", "closest_level", "xy_bounds", "cell_coords", "range_sector_keys",
+    "relative_to_curve",
 ]
 
 
 # --------------------------------------------------------------------------
 # binning
 # --------------------------------------------------------------------------
+def _column(a) -> np.ndarray:
+    """float64 1-D view or copy; strided views (a column of an (n, 3) array) are kept as they are
+    (the kernels read them in place instead of copying every column first)."""
+    a = np.asarray(a)
+    return a if a.dtype == np.float64 else a.astype(np.float64)
+
+
 def cell_index(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int) -> np.ndarray:
     """Flat cell index ``ix * ny + iy`` of each point; -1 outside the grid."""
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.ascontiguousarray(y, dtype=np.float64)
+    x = _column(x)
+    y = _column(y)
     if x.shape != y.shape:
         raise ValueError(f"x and y differ in shape: {x.shape} vs {y.shape}")
     if not cell > 0:
@@ -47,6 +57,148 @@ def _cell_index(x, y, x0, y0, cell, nx, ny):
         else:
             out[i] = int(fx) * ny + int(fy)
     return out
+
+
+def xy_bounds(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
+    """``(xmin, ymin, xmax, ymax)`` over the finite pairs (NaN in either skips the point);
+    all NaN when there is none."""
+    x = _column(x)
+    y = _column(y)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y differ in shape: {x.shape} vs {y.shape}")
+    b = _xy_bounds(x, y, 64)
+    return float(b[0]), float(b[1]), float(b[2]), float(b[3])
+
+
+@jit_parallel
+def _xy_bounds(x, y, nchunk):
+    n = x.shape[0]
+    part = np.empty((nchunk, 4))
+    step = (n + nchunk - 1) // nchunk
+    for k in prange(nchunk):
+        x0 = y0 = np.inf
+        x1 = y1 = -np.inf
+        for i in range(k * step, min((k + 1) * step, n)):
+            xi, yi = x[i], y[i]
+            if xi == xi and yi == yi:  # both finite or infinite, not NaN
+                x0 = min(x0, xi)
+                x1 = max(x1, xi)
+                y0 = min(y0, yi)
+                y1 = max(y1, yi)
+        part[k, 0], part[k, 1], part[k, 2], part[k, 3] = x0, y0, x1, y1
+    out = np.array([np.inf, np.inf, -np.inf, -np.inf])
+    for k in range(nchunk):
+        out[0] = min(out[0], part[k, 0])
+        out[1] = min(out[1], part[k, 1])
+        out[2] = max(out[2], part[k, 2])
+        out[3] = max(out[3], part[k, 3])
+    if not out[0] <= out[2]:
+        out[:] = np.nan
+    return out
+
+
+def cell_coords(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int):
+    """``(ix, iy)``: ``floor((x - x0) / cell)`` and the same for y, clipped into the grid (NaN gives 0)."""
+    x = _column(x)
+    y = _column(y)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y differ in shape: {x.shape} vs {y.shape}")
+    if not cell > 0:
+        raise ValueError(f"cell must be positive, got {cell}")
+    return _cell_coords(x, y, float(x0), float(y0), float(cell), int(nx), int(ny))
+
+
+@jit_parallel
+def _cell_coords(x, y, x0, y0, cell, nx, ny):
+    n = x.shape[0]
+    ix = np.empty(n, np.int64)
+    iy = np.empty(n, np.int64)
+    for i in prange(n):
+        fx = np.floor((x[i] - x0) / cell)
+        fy = np.floor((y[i] - y0) / cell)
+        ix[i] = 0 if not fx > 0 else (nx - 1 if fx >= nx - 1 else int(fx))
+        iy[i] = 0 if not fy > 0 else (ny - 1 if fy >= ny - 1 else int(fy))
+    return ix, iy
+
+
+def range_sector_keys(xyz: np.ndarray, positions: np.ndarray, headings, range_bin: float, nr: int, na: int):
+    """Per point: ``(key, has)`` with key = range bin * na + sector of the point seen from its vehicle
+    position (range ``|xyz - position|`` in bins of *range_bin*, clipped to nr - 1; sector: bearing
+    relative to the heading in na equal parts), and has = the range is finite. Without *headings* every
+    sector is 0. Points without a position get key 0 and has False."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    positions = np.asarray(positions, dtype=np.float64)
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or positions.shape != xyz.shape:
+        raise ValueError(f"xyz and positions must both be (n, 3), got {xyz.shape} and {positions.shape}")
+    if not range_bin > 0 or nr < 1 or na < 1:
+        raise ValueError("need range_bin > 0, nr >= 1 and na >= 1")
+    head = np.zeros(len(xyz)) if headings is None else np.asarray(headings, dtype=np.float64)
+    return _range_sector_keys(xyz, positions, head, float(range_bin), int(nr), int(na), headings is not None)
+
+
+@jit_parallel
+def _range_sector_keys(xyz, pos, head, range_bin, nr, na, use_heading):
+    n = xyz.shape[0]
+    key = np.empty(n, np.int64)
+    has = np.empty(n, np.bool_)
+    two_pi = 2.0 * np.pi
+    for i in prange(n):
+        dx = xyz[i, 0] - pos[i, 0]
+        dy = xyz[i, 1] - pos[i, 1]
+        dz = xyz[i, 2] - pos[i, 2]
+        rng = np.sqrt(dx * dx + dy * dy + dz * dz)
+        has[i] = np.isfinite(rng)
+        f = rng / range_bin
+        rb = 0
+        if f == f:
+            rb = 0 if not f > 0 else (nr - 1 if f >= nr - 1 else int(f))
+        ab = 0
+        if use_heading:
+            az = np.arctan2(dx, dy) - head[i]
+            m = np.fmod(az, two_pi)  # np.mod: the remainder takes the divisor's sign
+            if m != 0.0 and m < 0.0:
+                m += two_pi
+            if m == m:
+                ab = int(np.floor(m / two_pi * na)) % na
+        key[i] = rb * na + ab
+    return key, has
+
+
+def relative_to_curve(values: np.ndarray, key: np.ndarray, has: np.ndarray, slot: np.ndarray, table: np.ndarray):
+    """Each point's value against its group's curve: ``(values - level, (level - low) / 0.8)`` with
+    ``low, level = table[slot, key, 0:2]``; NaN where *has* is False, slot < 0 or the level is NaN.
+
+    *table* is (groups, keys, >= 2), e.g. the 5th and 20th percentiles of log
+    intensity per range/sector key of each drive and scanner.
+    """
+    values = _column(values)
+    key = np.ascontiguousarray(key, dtype=np.int64)
+    has = np.ascontiguousarray(has, dtype=np.bool_)
+    slot = np.ascontiguousarray(slot, dtype=np.int64)
+    table = np.ascontiguousarray(table, dtype=np.float64)
+    if not (values.shape == key.shape == has.shape == slot.shape) or table.ndim != 3 or table.shape[2] < 2:
+        raise ValueError("values, key, has and slot must have one shape and table (groups, keys, >= 2)")
+    if len(key) and (slot.max() >= len(table) or (key.max() >= table.shape[1] and (slot >= 0).any())):
+        raise ValueError("slot or key outside the table")
+    return _relative_to_curve(values, key, has, slot, table)
+
+
+@jit_parallel
+def _relative_to_curve(v, key, has, slot, table):
+    n = v.shape[0]
+    rel = np.empty(n)
+    spread = np.empty(n)
+    for i in prange(n):
+        s = slot[i]
+        rel[i] = np.nan
+        spread[i] = np.nan
+        if s < 0 or not has[i]:
+            continue
+        level = table[s, key[i], 1]
+        if level == level:
+            rel[i] = v[i] - level
+            spread[i] = (level - table[s, key[i], 0]) / 0.8
+    return rel, spread
 
 
 def bin_points(idx: np.ndarray, ncell: int):
@@ -752,8 +904,7 @@ def component_shapes(labels: np.ndarray, x: np.ndarray, y: np.ndarray, n_labels:
     Returns ``(count, length, width)`` arrays indexed by label (index 0 unused).
     """
     labels = np.ascontiguousarray(labels, dtype=np.int64)
-    return _component_shapes(labels, np.ascontiguousarray(x, dtype=np.float64),
-                             np.ascontiguousarray(y, dtype=np.float64), int(n_labels), float(q))
+    return _component_shapes(labels, _column(x), _column(y), int(n_labels), float(q))
 
 
 @jit
@@ -881,7 +1032,7 @@ def closest_level(x, y, z, level: np.ndarray, x0: float, y0: float, cell: float)
     cell holds the other one. NaN where the point is outside the raster or all
     nine cells are empty.
     """
-    x, y, z = (np.ascontiguousarray(a, dtype=np.float64) for a in (x, y, z))
+    x, y, z = _column(x), _column(y), _column(z)
     return _closest_level(x, y, z, np.ascontiguousarray(level, dtype=np.float64), float(x0), float(y0), float(cell))
 
 

@@ -170,3 +170,80 @@ def test_voxel_neighbour_counts(seed, n):
     got = G.voxel_neighbour_counts(v[:, 0], v[:, 1], v[:, 2])
     ref = np.array([int((np.abs(v - p).max(axis=1) <= 1).sum()) for p in v], dtype=np.int64)
     np.testing.assert_array_equal(got, ref)
+
+
+# --- per-point helpers of the classification ------------------------------------
+@pytest.mark.parametrize("n", [0, 1, 1000])
+@pytest.mark.parametrize("offset", [0.0, 5e6])
+def test_bounds_and_cell_coords_of_strided_columns(n, offset):
+    rng = np.random.default_rng(n + 7)
+    xyz = rng.uniform(-3, 12, (n, 3)) + offset  # columns of an (n, 3) array are strided views
+    if n > 10:
+        xyz[5, 0] = np.nan
+        xyz[6, 1] = np.nan
+    x, y = xyz[:, 0], xyz[:, 1]
+    b = G.xy_bounds(x, y)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.any():
+        assert b == (x[ok].min(), y[ok].min(), x[ok].max(), y[ok].max())
+    else:
+        assert np.isnan(b).all()
+    ix, iy = G.cell_coords(x, y, offset, offset, 0.5, 20, 10)
+    with np.errstate(invalid="ignore"):  # NaN casts to INT_MIN, clipped to 0
+        ref_x = np.clip(np.floor((x - offset) / 0.5).astype(np.int64), 0, 19)
+        ref_y = np.clip(np.floor((y - offset) / 0.5).astype(np.int64), 0, 9)
+    np.testing.assert_array_equal(ix, ref_x)
+    np.testing.assert_array_equal(iy, ref_y)
+
+
+def ref_range_sector_keys(xyz, positions, headings, range_bin, nr, na):
+    d = xyz - positions
+    rng = np.sqrt((d * d).sum(axis=1))
+    rb = np.clip(np.nan_to_num(rng / range_bin, nan=0.0).astype(np.int64), 0, nr - 1)
+    if headings is None:
+        return rb * na, np.isfinite(rng)
+    az = np.arctan2(d[:, 0], d[:, 1]) - headings
+    ab = (np.floor(np.nan_to_num(np.mod(az, 2 * np.pi)) / (2 * np.pi) * na)).astype(np.int64) % na
+    return rb * na + ab, np.isfinite(rng)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2000])
+@pytest.mark.parametrize("with_heading", [True, False])
+def test_range_sector_keys(n, with_heading):
+    rng = np.random.default_rng(n)
+    pos = np.column_stack([rng.uniform(691000, 692000, n), rng.uniform(5.34e6, 5.35e6, n), rng.uniform(480, 500, n)])
+    xyz = pos + rng.normal(0, 30, (n, 3))
+    xyz[: n // 10] = pos[: n // 10]  # range 0
+    if n > 100:
+        pos[50:60] = np.nan  # no trajectory there
+        xyz[60] = pos[60] + [500.0, 0, 0]  # beyond the last bin
+    head = rng.uniform(-1, 7, n) if with_heading else None
+    key, has = G.range_sector_keys(xyz, pos, head, 0.5, 120, 8)
+    ref_key, ref_has = ref_range_sector_keys(xyz, pos, head, 0.5, 120, 8)
+    np.testing.assert_array_equal(has, ref_has)
+    # atan2 of NumPy and libm may differ in the last bit; a bearing that close to a sector edge may flip
+    assert (key != ref_key).sum() <= max(1, n // 1000)
+    assert key.min(initial=0) >= 0 and key.max(initial=0) < 120 * 8
+
+
+def test_relative_to_curve():
+    rng = np.random.default_rng(3)
+    n, nk = 5000, 40
+    table = rng.normal(5, 1, (3, nk, 2))
+    table[1, 7] = np.nan
+    values = rng.normal(6, 1, n)
+    key = rng.integers(0, nk, n)
+    has = rng.random(n) > 0.1
+    slot = rng.integers(-1, 3, n)
+    rel, spread = G.relative_to_curve(values, key, has, slot, table)
+    for i in range(n):
+        s = slot[i]
+        level = table[s, key[i], 1] if s >= 0 and has[i] else np.nan
+        if np.isnan(level):
+            assert np.isnan(rel[i]) and np.isnan(spread[i])
+        else:
+            assert rel[i] == values[i] - level and spread[i] == (level - table[s, key[i], 0]) / 0.8
+    with pytest.raises(ValueError, match="outside the table"):
+        G.relative_to_curve(values, key, has, np.full(n, 3), table)
+    empty = G.relative_to_curve(np.zeros(0), np.zeros(0, int), np.zeros(0, bool), np.zeros(0, int), table)
+    assert empty[0].shape == (0,)
