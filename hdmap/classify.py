@@ -97,6 +97,8 @@ STAGES = {
         Param("tolerance", 0.06, "points up to this height above the road level of their cell are road (m)", 0.01, 0.5),
         Param("seed_radius", 1.2, "ground within this distance of the trajectory seeds the road (m): the vehicle's own lane", 0.5, 20.0),
         Param("seed_height", 0.06, "... if within this height of the level the vehicle stands on (m)", 0.005, 1.0),
+        Param("context_margin", 3.0, "a block classified with context around it (a tile and its buffer): the road "
+              "does not grow through the context's outer margin, where a curb can be cut off (m)", 0.0, 50.0),
     ]),
     "intensity": ParamSet("intensity", [
         Param("range_bin", 0.25, "range bin of the empirical intensity curve (m)", 0.05, 5.0),
@@ -173,7 +175,7 @@ class GroundModel:
 
 
 def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarray:
-    """Copy of *xyz* with each drive's heights shifted onto the most complete drive.
+    """Copy of *xyz* with each drive's heights shifted onto the first well-covered drive.
 
     Drives of a survey differ by their georeferencing error (a few cm); where
     they overlap, the lowest point per cell of each drive gives its vertical
@@ -187,7 +189,11 @@ def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarra
     start, order = G.bin_points(key, frame.nx * frame.ny * len(ids))
     lo1, _lo2, _hi, cnt = G.cell_stats(xyz[:, 2], start, order)
     low = np.where(cnt >= 3, lo1, np.nan).reshape(frame.nx * frame.ny, len(ids))
-    ref = int(np.argmax(np.bincount(inv)))
+    # the reference: the first drive (lowest id) seen in enough cells. Not the one with most points here:
+    # that choice would change with the extent of the block, and with it every height of a drive.
+    seen = np.isfinite(low).sum(axis=0)
+    enough = np.flatnonzero(seen >= 50)
+    ref = int(enough[0]) if len(enough) else 0
     shift = np.zeros(len(ids))
     for k in range(len(ids)):
         if k == ref:
@@ -520,12 +526,19 @@ def _bridge_gaps(labels: np.ndarray, cell: float, max_gap: float, max_angle_deg:
 # 4. road surface
 # --------------------------------------------------------------------------
 def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, curb_zone, curb_frame: _Frame,
-                seeds_xyz: np.ndarray | None, params: dict | None = None, groups: np.ndarray | None = None) -> np.ndarray:
+                seeds_xyz: np.ndarray | None, params: dict | None = None, groups: np.ndarray | None = None,
+                own: np.ndarray | None = None) -> np.ndarray:
     """Road-surface points: smooth ground connected to the trajectory footprint without crossing a curb.
 
     Smooth: within every drive (*groups*) the ground points of a cell spread
     over at most ``roughness`` in height (asphalt, paint, stone do; grass, whose
     returns come from a canopy, does not).
+
+    *own* (optional) marks the points the caller classifies when the others are
+    context around them (a tile and its buffer). The road then does not grow
+    through the outer ``context_margin`` of the context: where the context is
+    cut off, so is a curb, and the growth would go round its cut end onto the
+    sidewalk behind it.
     """
     p = STAGES["road"].resolve(params)
     f = ground.frame
@@ -551,12 +564,15 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
         gi, gj = f.cells_of(np.column_stack([cx, cy]))
         barrier[gi, gj] = True
     smooth = ground.ground_cell & ~(rough > p["roughness"]) & ~barrier
+    allowed = smooth
+    if own is not None and not own.all() and p["context_margin"] > 0:
+        allowed = smooth & ~_context_margin(f, xyz, own, p["context_margin"])
     seeds = None
     if seeds_xyz is not None and len(seeds_xyz) and ground.vehicle_height is not None:
         seeds, _ = _seed_cells(f, z, smooth, seeds_xyz, p["seed_radius"], p["seed_height"], ground.vehicle_height)
     if seeds is None or not seeds.any():
         seeds = _largest_component(smooth)
-    road_cells = G.grow_region(seeds, smooth, np.nan_to_num(z, nan=0.0), p["max_step"], 4)
+    road_cells = G.grow_region(seeds, allowed, np.nan_to_num(z, nan=0.0), p["max_step"], 4)
     # points in barrier cells next to the road belong to the road when at its level
     edge = G.max_filter(np.where(road_cells, 1.0, np.nan), 1) == 1.0
     edge &= barrier & ~road_cells
@@ -591,6 +607,22 @@ def _slots(a: np.ndarray, ids: np.ndarray) -> np.ndarray:
         return lookup[a]
     pos = np.clip(np.searchsorted(ids, a), 0, max(len(ids) - 1, 0))
     return np.where((pos < len(ids)) & (ids[pos] == a) if len(ids) else False, pos, -1).astype(np.int64)
+
+
+def _context_margin(f: _Frame, xyz: np.ndarray, own: np.ndarray, margin: float) -> np.ndarray:
+    """Cells within *margin* of the outside of the points' footprint (empty cells connected to the
+    frame's border; holes inside, such as the shadows of cars, are not outside), except cells that
+    hold own points."""
+    occupied = np.zeros((f.nx, f.ny), np.bool_)
+    ix, iy = f.cells_of(xyz[:, :2])
+    occupied[ix, iy] = True
+    labels, _ = G.label_components(~occupied, 4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.isin(labels, border[border > 0])
+    near = G.distance_transform(outside) <= margin / f.cell
+    mine = np.zeros_like(occupied)
+    mine[ix[own], iy[own]] = True
+    return near & ~mine
 
 
 def _largest_component(mask):
@@ -849,7 +881,7 @@ def mark_paint(cloud: PointCloud, road: np.ndarray, curb: np.ndarray, trajectory
 # everything
 # --------------------------------------------------------------------------
 def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool = False, log_degraded: bool = True,
-             curve: dict | None = None):
+             curve: dict | None = None, own_points: np.ndarray | None = None):
     """Classify every point of a street scan.
 
     Parameters
@@ -872,6 +904,13 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         Empirical intensity curves (:func:`intensity_curve`) to use instead of
         ones estimated from these points, e.g. those of the whole survey when
         classifying it block by block.
+    own_points : bool array, optional
+        For a block of a survey classified with a halo of its neighbours'
+        points: which points are the block's own (default all). Only these
+        enter the returned ``histograms`` (so the blocks' histograms count
+        each survey point once, whatever the block size), and the road does
+        not grow through the halo's outer margin (see :func:`detect_road`).
+        The codes of the halo points are less reliable: keep the own ones.
 
     Returns
     -------
@@ -904,16 +943,20 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     is_ground = (ground.dz >= -p["noise"]["below"]) & (ground.dz <= p["ground"]["tolerance"]) & (noise == 0)
     is_ground &= ground.ground_cell[ix, iy] | (ground.dz <= 0.5 * p["ground"]["tolerance"])
     curb, curb_frame, curb_zone = detect_curbs(xyz, ground, is_ground, p["curbs"], groups=source)
-    road = detect_road(xyz, ground, is_ground & ~curb, curb_zone, curb_frame, seeds, p["road"], groups=source)
+    road = detect_road(xyz, ground, is_ground & ~curb, curb_zone, curb_frame, seeds, p["road"], groups=source,
+                       own=own_points)
     groups = _drive_groups(cloud)
     ratio = np.full(n, np.nan)
     paint = np.zeros(n, np.bool_)
     histograms = {}
     if "intensity" in cloud.attrs:
-        keys = None if positions is None else _range_sector_keys(xyz, positions, headings, p["intensity"])
+        # ranges from the points as measured (the levelled heights are for the ground stages only)
+        keys = None if positions is None else _range_sector_keys(cloud.xyz, positions, headings, p["intensity"])
         if details and keys is not None:
-            # the caller adds them up over blocks; the curve of these points comes from the same counts
-            histograms = _histograms(cloud.attrs["intensity"], road, keys, groups)
+            # the caller adds them up over blocks (each point counted once: its own block's points); the
+            # curve of these points comes from the same counts
+            counted = road if own_points is None else road & own_points
+            histograms = _histograms(cloud.attrs["intensity"], counted, keys, groups)
             if curve is None and histograms:
                 curve = intensity_curve(histograms, p["intensity"])
         paint, ratio, no_range = _paint(cloud.attrs["intensity"], road, xyz, positions, headings, groups, p, curve,

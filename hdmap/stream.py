@@ -202,7 +202,7 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
             rec, core, cloud = load_block(bx, by)
             biggest = max(biggest, len(rec))
             t1 = time.perf_counter()
-            codes, info = classify(cloud, trajectory, params, details=True, log_degraded=False)
+            codes, info = classify(cloud, trajectory, params, details=True, log_degraded=False, own_points=core)
             timing["classify"] += time.perf_counter() - t1
             for d in info["degraded"]:
                 degraded[d] = degraded.get(d, 0) + 1

@@ -46,7 +46,7 @@ defaults unless a comment says otherwise)::
     # ---- tiling ------------------------------------------------------------
     [tiles]
     size = 100.0               # tile edge (m), at least 5
-    buffer = 8.0               # classification context around a tile (m), 0..100
+    buffer = 16.0              # classification context around a tile (m), 0..100
     vector_buffer = 25.0       # vectorisation context around a tile (m), 0..200
 
     # ---- stage parameters (optional) ---------------------------------------
@@ -121,7 +121,7 @@ FORMATS = ("lanelet2", "opendrive", "gpkg", "laz")
 HASH_VERSION = "hdmap-campaign-v1"
 
 DEFAULT_TILE_SIZE = 100.0
-DEFAULT_BUFFER = 8.0
+DEFAULT_BUFFER = 16.0
 DEFAULT_VECTOR_BUFFER = 25.0
 MIN_TILE_SIZE = 5.0
 MAX_BUFFER = 100.0

@@ -196,7 +196,7 @@ def classify_tile(job: dict) -> dict:
     sel = np.flatnonzero(near)
     attrs = job["attrs"]
     codes, info = classify(_cloud(rec[sel], attrs, _crs(job)), trajectories(job), job["params"], details=True,
-                           log_degraded=False)
+                           log_degraded=False, own_points=core[sel])
     full = np.zeros(len(rec), np.uint8)
     full[sel] = codes
     _write_codes(work / "classes" / f"{name}.npz", st, tile, spans, full)

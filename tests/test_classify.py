@@ -131,3 +131,45 @@ def test_cli_classify_missing_input(tmp_path, capsys):
     assert main(["-q", "classify", str(missing), "-o", str(tmp_path / "o.laz")]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and not (tmp_path / "o.laz").exists()
+
+def test_a_block_with_a_halo_classifies_its_points_like_the_whole(scene):
+    """A block of the scene plus a halo of context gives its own points the codes the whole scene
+    gives them (the road does not leak round a curb cut off by the halo's edge), and its histograms
+    count its own road points only, so blocks' histograms sum to each point once."""
+    from hdmap.pointcloud import PointCloud
+
+    name, out, drives, trajectories = scene
+    cloud = PointCloud.concatenate([hdmap.read(d) for d in drives])
+    whole, info = classify(cloud, trajectories, details=True)
+    xy = cloud.xyz[:, :2]
+    # a 20 m slab across the road in the middle of the scene, with 8 m of context each side
+    _, u = np.linalg.eigh(np.cov((xy - xy.mean(axis=0)).T))
+    s = (xy - xy.mean(axis=0)) @ u[:, 1]
+    own = np.abs(s) < 10.0
+    near = np.abs(s) < 18.0
+    codes, binfo = classify(cloud[near], trajectories, details=True, own_points=own[near])
+    agree = (codes[own[near]] == whole[own]).mean()
+    assert agree > 0.995, f"{name}: {agree:.4f} of a block's own points keep their codes"
+    counted = sum(int(h.sum()) for h in binfo["histograms"].values())
+    road_own = np.isin(codes, (Class.ROAD_SURFACE, Class.ROAD_MARKING)) & own[near]
+    assert 0 < counted <= road_own.sum()
+    assert counted < sum(int(h.sum()) for h in info["histograms"].values())
+
+
+def test_drive_levelling_does_not_depend_on_which_drive_has_more_points():
+    """Heights are levelled onto the first well-covered drive, not onto the one with most points here:
+    a block where the other drive dominates must not shift the first drive's heights."""
+    from hdmap.classify import _level_drives
+
+    rng = np.random.default_rng(0)
+
+    def drives(n0, n1):
+        xyz = np.column_stack([rng.uniform(0, 20, n0 + n1), rng.uniform(0, 8, n0 + n1), np.zeros(n0 + n1)])
+        xyz[n0:, 2] += 0.03  # drive 1 sits 3 cm higher
+        return xyz, np.r_[np.zeros(n0, np.int64), np.ones(n1, np.int64)]
+
+    for n0, n1 in ((60_000, 20_000), (20_000, 60_000)):
+        xyz, src = drives(n0, n1)
+        out = _level_drives(xyz, src, 0.25)
+        assert np.all(out[src == 0, 2] == 0.0)
+        assert np.allclose(out[src == 1, 2], 0.0, atol=1e-9)

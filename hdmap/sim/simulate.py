@@ -509,7 +509,7 @@ def _write_campaign(out: Path, desc: rd.RoadDescription, result: SimulationResul
     lines += [
         "[tiles]",
         "size = 100.0",
-        "buffer = 8.0",
+        "buffer = 16.0",
         "vector_buffer = 25.0",
         "",
         "[truth]",
