@@ -173,3 +173,27 @@ def test_drive_levelling_does_not_depend_on_which_drive_has_more_points():
         out = _level_drives(xyz, src, 0.25)
         assert np.all(out[src == 0, 2] == 0.0)
         assert np.allclose(out[src == 1, 2], 0.0, atol=1e-9)
+
+
+def test_markings_pass_keeps_paint_beside_stray_curb_points():
+    """mark_paint (the second pass of a streamed or tiled run) drops paint at a curb's foot like classify
+    does, but a few curb points scattered on a lane line must not wipe its dashes."""
+    from hdmap.classify import mark_paint
+    from hdmap.pointcloud import PointCloud
+
+    rng = np.random.default_rng(4)
+    n = 120_000
+    xyz = np.column_stack([rng.uniform(0, 12, n), rng.uniform(0, 4, n), rng.normal(0, 0.003, n)])
+    stripe = np.abs(xyz[:, 1] - 1.0) < 0.06  # a 0.12 m lane line along x
+    foot = np.abs(xyz[:, 1] - 3.0) < 0.06  # a bright stripe at a curb's foot
+    intensity = np.where(stripe | foot, 3000, 1000) * rng.lognormal(0, 0.08, n)
+    cloud = PointCloud(xyz, {"intensity": intensity.astype(np.uint16)})
+    road = np.ones(n, bool)
+    curb = np.zeros(n, bool)
+    curb[rng.choice(np.flatnonzero(stripe), 25, replace=False)] = True  # stray curb codes on the line
+    curb[np.abs(xyz[:, 1] - 3.1) < 0.05] = True  # a real curb face beside the foot stripe
+    road &= ~curb
+    paint = mark_paint(cloud, road, curb)
+    kept = paint[stripe & ~curb].mean()
+    assert kept > 0.9, f"only {kept:.2f} of the lane line kept beside 25 stray curb points"
+    assert paint[foot].mean() < 0.1  # the foot of the real curb is not paint
