@@ -564,9 +564,10 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
         gi, gj = f.cells_of(np.column_stack([cx, cy]))
         barrier[gi, gj] = True
     smooth = ground.ground_cell & ~(rough > p["roughness"]) & ~barrier
+    ix, iy = f.cells_of(xyz[:, :2])
     allowed = smooth
     if own is not None and not own.all() and p["context_margin"] > 0:
-        allowed = smooth & ~_context_margin(f, xyz, own, p["context_margin"])
+        allowed = smooth & ~_context_margin(f, ix, iy, own, p["context_margin"])
     seeds = None
     if seeds_xyz is not None and len(seeds_xyz) and ground.vehicle_height is not None:
         seeds, _ = _seed_cells(f, z, smooth, seeds_xyz, p["seed_radius"], p["seed_height"], ground.vehicle_height)
@@ -576,7 +577,6 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     # points in barrier cells next to the road belong to the road when at its level
     edge = G.max_filter(np.where(road_cells, 1.0, np.nan), 1) == 1.0
     edge &= barrier & ~road_cells
-    ix, iy = f.cells_of(xyz[:, :2])
     in_road = road_cells[ix, iy]
     near_road = edge[ix, iy]
     level = ground.height[ix, iy]
@@ -592,11 +592,7 @@ def _small_unique(a: np.ndarray, inverse: bool = False):
         return np.unique(a, return_inverse=True) if inverse else np.unique(a)
     a = a.astype(np.int64, copy=False)
     ids = np.flatnonzero(np.bincount(a))
-    if not inverse:
-        return ids
-    lookup = np.zeros(int(ids[-1]) + 1, np.int64)
-    lookup[ids] = np.arange(len(ids))
-    return ids, lookup[a]
+    return (ids, _slots(a, ids)) if inverse else ids
 
 
 def _slots(a: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -605,16 +601,17 @@ def _slots(a: np.ndarray, ids: np.ndarray) -> np.ndarray:
         lookup = np.full(max(int(ids[-1]), int(a.max())) + 1, -1, np.int64)
         lookup[ids] = np.arange(len(ids))
         return lookup[a]
-    pos = np.clip(np.searchsorted(ids, a), 0, max(len(ids) - 1, 0))
-    return np.where((pos < len(ids)) & (ids[pos] == a) if len(ids) else False, pos, -1).astype(np.int64)
+    if not len(ids):
+        return np.full(len(a), -1, np.int64)
+    pos = np.minimum(np.searchsorted(ids, a), len(ids) - 1)
+    return np.where(ids[pos] == a, pos, -1).astype(np.int64)
 
 
-def _context_margin(f: _Frame, xyz: np.ndarray, own: np.ndarray, margin: float) -> np.ndarray:
-    """Cells within *margin* of the outside of the points' footprint (empty cells connected to the
-    frame's border; holes inside, such as the shadows of cars, are not outside), except cells that
-    hold own points."""
+def _context_margin(f: _Frame, ix: np.ndarray, iy: np.ndarray, own: np.ndarray, margin: float) -> np.ndarray:
+    """Cells within *margin* of the outside of the footprint of the points in cells (ix, iy) (empty
+    cells connected to the frame's border; holes inside, such as the shadows of cars, are not outside),
+    except cells that hold own points."""
     occupied = np.zeros((f.nx, f.ny), np.bool_)
-    ix, iy = f.cells_of(xyz[:, :2])
     occupied[ix, iy] = True
     labels, _ = G.label_components(~occupied, 4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -727,8 +724,6 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
     p = STAGES["intensity"].resolve(params)
     n = len(xyz)
     logi = np.log(np.maximum(intensity.astype(np.float64), 1.0))
-    lnorm = logi.copy()
-    sigma = np.full(n, np.nan)
     sel = np.flatnonzero(road)
     grp = np.zeros(n, np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     degraded = positions is None
@@ -744,6 +739,8 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
         gids = np.array(sorted(int(g) for g in curve), np.int64)
         table = np.stack([curve[g] for g in gids.tolist()]) if len(gids) else np.zeros((0, 1, 2))
         lnorm, sigma = G.relative_to_curve(logi, key, has, _slots(grp, gids), table)
+    else:
+        lnorm, sigma = logi, np.full(n, np.nan)
     window = p["background_window"] if not degraded else p["background_window_no_trajectory"]
     frame = _Frame.around(xyz[:, :2], p["background_cell"])
     r = max(int(round(window / 2 / frame.cell)), 1)
@@ -876,8 +873,8 @@ def mark_paint(cloud: PointCloud, road: np.ndarray, curb: np.ndarray, trajectory
         cx, cy = frame.cells_of(xyz[:, :2])
         flat = cx * frame.ny + cy
         ncell = frame.nx * frame.ny
-        share = np.bincount(flat[curb], minlength=ncell) * 2 >= np.bincount(flat, minlength=ncell)
-        zone = (share & (np.bincount(flat[curb], minlength=ncell) > 0)).reshape(frame.nx, frame.ny)
+        curbs = np.bincount(flat[curb], minlength=ncell)
+        zone = ((curbs > 0) & (curbs * 2 >= np.bincount(flat, minlength=ncell))).reshape(frame.nx, frame.ny)
         zone = G.max_filter(np.where(zone, 1.0, np.nan), 1) == 1.0
         paint &= ~zone[cx, cy]
     return paint

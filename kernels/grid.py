@@ -33,14 +33,20 @@ def _column(a) -> np.ndarray:
     return a if a.dtype == np.float64 else a.astype(np.float64)
 
 
-def cell_index(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int) -> np.ndarray:
-    """Flat cell index ``ix * ny + iy`` of each point; -1 outside the grid."""
+def _xy(x, y, cell: float = 1.0):
+    """x and y as float64 columns (see :func:`_column`) of one shape, with a positive *cell*."""
     x = _column(x)
     y = _column(y)
     if x.shape != y.shape:
         raise ValueError(f"x and y differ in shape: {x.shape} vs {y.shape}")
     if not cell > 0:
         raise ValueError(f"cell must be positive, got {cell}")
+    return x, y
+
+
+def cell_index(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int) -> np.ndarray:
+    """Flat cell index ``ix * ny + iy`` of each point; -1 outside the grid."""
+    x, y = _xy(x, y, cell)
     return _cell_index(x, y, float(x0), float(y0), float(cell), int(nx), int(ny))
 
 
@@ -62,10 +68,7 @@ def _cell_index(x, y, x0, y0, cell, nx, ny):
 def xy_bounds(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
     """``(xmin, ymin, xmax, ymax)`` over the finite pairs (NaN in either skips the point);
     all NaN when there is none."""
-    x = _column(x)
-    y = _column(y)
-    if x.shape != y.shape:
-        raise ValueError(f"x and y differ in shape: {x.shape} vs {y.shape}")
+    x, y = _xy(x, y)
     b = _xy_bounds(x, y, 64)
     return float(b[0]), float(b[1]), float(b[2]), float(b[3])
 
@@ -99,12 +102,7 @@ def _xy_bounds(x, y, nchunk):
 
 def cell_coords(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int):
     """``(ix, iy)``: ``floor((x - x0) / cell)`` and the same for y, clipped into the grid (NaN gives 0)."""
-    x = _column(x)
-    y = _column(y)
-    if x.shape != y.shape:
-        raise ValueError(f"x and y differ in shape: {x.shape} vs {y.shape}")
-    if not cell > 0:
-        raise ValueError(f"cell must be positive, got {cell}")
+    x, y = _xy(x, y, cell)
     return _cell_coords(x, y, float(x0), float(y0), float(cell), int(nx), int(ny))
 
 
