@@ -74,6 +74,10 @@ STAGES = {
         Param("max_neighbours", 2, "a point with at most this many points in its 3x3x3 voxel block (itself included) is isolated", 1, 100),
         Param("min_height", 0.25, "only points this far above the ground are tested for isolation (m)", 0.0, 10.0),
         Param("high_height", HIGH_NOISE_MIN_HEIGHT, "isolated points higher than this above the ground are high noise (m)", 0.5, 100.0),
+        Param("gap", 0.20, "a point whose nearest neighbour (same scanner channel) is farther than this ... (m)", 0.02, 5.0),
+        Param("gap_ratio", 10.0, "... and than this many times that neighbour's own spacing is noise (a return in the air "
+              "above the road or behind a facade); 0 switches the test off", 0.0, 1000.0),
+        Param("gap_radius", 1.0, "the gap test looks for neighbours this far (m)", 0.05, 10.0),
     ]),
     "curbs": ParamSet("curbs", [
         Param("cell", 0.10, "cell size of the curb grid (m)", 0.02, 0.5),
@@ -371,12 +375,19 @@ def _large_components(mask, min_cells: float) -> np.ndarray:
 # --------------------------------------------------------------------------
 # 2. noise
 # --------------------------------------------------------------------------
-def detect_noise(xyz: np.ndarray, dz: np.ndarray, params: dict | None = None, seen: np.ndarray | None = None) -> np.ndarray:
+def detect_noise(xyz: np.ndarray, dz: np.ndarray, params: dict | None = None, seen: np.ndarray | None = None,
+                 channel: np.ndarray | None = None) -> np.ndarray:
     """Noise class per point: 0 (not noise), 7 (low noise) or 18 (high noise).
 
     *dz* is the height above the ground (:attr:`GroundModel.dz`); *seen*
     (optional, per point) says whether ground was observed near the point:
     only there is a point below the ground surface evidence of noise.
+
+    Three tests: points far below the ground; isolated points (few others in
+    their voxel block) above it; and points that stand apart from the
+    sampling of the surface beside them (:func:`kernels.grid.gap_outliers`),
+    such as a return a few decimetres above the road, judged against the
+    spacing of their own scanner *channel* (optional, per point, 0..255).
     """
     p = STAGES["noise"].resolve(params)
     out = np.zeros(len(xyz), np.uint8)
@@ -395,6 +406,10 @@ def detect_noise(xyz: np.ndarray, dz: np.ndarray, params: dict | None = None, se
         counts = G.voxel_neighbour_counts(v[:, 0], v[:, 1], v[:, 2])
         iso = cand[counts <= p["max_neighbours"]]
         out[iso] = np.where(height[iso] > p["high_height"], Class.HIGH_NOISE, Class.LOW_NOISE)
+    if p["gap_ratio"] > 0:
+        gap = G.gap_outliers(xyz[:, 0], xyz[:, 1], xyz[:, 2], channel, p["gap"], p["gap_ratio"],
+                             max(p["gap_radius"], p["gap"])) & (out == 0)
+        out[gap] = np.where(height[gap] > p["high_height"], Class.HIGH_NOISE, Class.LOW_NOISE)
     return out
 
 
@@ -942,7 +957,7 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     ix, iy = ground.frame.cells_of(xyz[:, :2])
     reach = int(np.ceil(p["noise"]["below_reach"] / ground.frame.cell))
     seen = G.max_filter(np.where(ground.ground_cell, 1.0, np.nan), reach) == 1.0 if reach else ground.ground_cell
-    noise = detect_noise(xyz, ground.dz, p["noise"], seen[ix, iy])
+    noise = detect_noise(xyz, ground.dz, p["noise"], seen[ix, iy], cloud.attrs.get("scanner_channel"))
     is_ground = (ground.dz >= -p["noise"]["below"]) & (ground.dz <= p["ground"]["tolerance"]) & (noise == 0)
     is_ground &= ground.ground_cell[ix, iy] | (ground.dz <= 0.5 * p["ground"]["tolerance"])
     curb, curb_frame, curb_zone = detect_curbs(xyz, ground, is_ground, p["curbs"], groups=source)

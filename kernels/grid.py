@@ -19,7 +19,7 @@ __all__ = [
     "grow_region", "label_components", "distance_transform", "fill_nearest", "voxel_neighbour_counts",
     "gather_cells", "curb_steps", "DIRECTIONS", "nearest_fill", "binned_quantiles", "component_shapes",
     "nearest_in_group", "similar_neighbours", "closest_level", "xy_bounds", "cell_coords", "range_sector_keys",
-    "relative_to_curve",
+    "relative_to_curve", "gap_outliers",
 ]
 
 
@@ -754,8 +754,15 @@ def _vkey(a, b, c):
 
 @jit
 def _hslot(key, mask):
-    h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
-    return np.int64((h >> np.uint64(20)) & np.uint64(mask))
+    # the splitmix64 finaliser: every bit of the packed key reaches the low bits of the slot (a plain
+    # multiplicative hash ignores the high fields, so voxels differing only in x would collide)
+    h = np.uint64(key)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return np.int64(h & np.uint64(mask))
 
 
 @jit
@@ -799,6 +806,229 @@ def _voxel_counts(ix, iy, iz):
     out = np.empty(n, np.int64)
     for i in range(n):
         out[i] = nb[slot_of[i]]
+    return out
+
+
+def gap_outliers(x: np.ndarray, y: np.ndarray, z: np.ndarray, group: np.ndarray | None, min_gap: float,
+                 ratio: float, radius: float) -> np.ndarray:
+    """Points that stand apart from the sampling of the surface next to them.
+
+    A point is flagged when its nearest other point of the same *group* (a
+    scanner channel: sampling patterns differ between scanners) lies farther
+    than *min_gap* and more than *ratio* times that neighbour's own spacing
+    (the distance to *its* nearest point, the first one not counted), and no
+    farther than *radius*. A spurious return a few decimetres above the road
+    or behind a facade is such a point; a point on a sparse surface is not,
+    because its neighbours are as sparse as it is. Points without any
+    neighbour within *radius* are left alone (an isolation test finds them).
+
+    The points are hashed into voxels of *min_gap*; a point with another
+    point within *min_gap* (mostly found in its own voxel) is done at once,
+    the few others are searched further, shell by shell of voxels, so the
+    cost is O(n) plus a few shells for the few candidates. Voxel indices are clamped to 2**20 per axis (about 200 km
+    at 0.2 m): points beyond share the edge voxels. *group* holds ids 0..255
+    (None: one group).
+    """
+    x = _column(x)
+    y = _column(y)
+    z = _column(z)
+    n = x.shape[0]
+    if y.shape[0] != n or z.shape[0] != n:
+        raise ValueError(f"x, y and z differ in length: {n}, {y.shape[0]}, {z.shape[0]}")
+    if not (min_gap > 0 and ratio > 0 and radius >= min_gap):
+        raise ValueError(f"need min_gap > 0, ratio > 0 and radius >= min_gap, got {min_gap}, {ratio}, {radius}")
+    if group is None:
+        g = np.zeros(n, np.int64)
+    else:
+        g = np.asarray(group).astype(np.int64)
+        if g.shape != (n,):
+            raise ValueError(f"group has shape {g.shape}, expected ({n},)")
+        if n and (g.min() < 0 or g.max() > 255):
+            raise ValueError(f"group ids must lie in 0..255, got {g.min()}..{g.max()}")
+    if n == 0:
+        return np.zeros(0, np.bool_)
+    x0, y0, _, _ = xy_bounds(x, y)
+    z0 = xy_bounds(z, z)[0]
+    return _gap_outliers(x, y, z, g, x0, y0, z0, float(min_gap), float(ratio), float(radius))
+
+
+_GAP_AXIS = (1 << 20) - 1  # voxel index range per axis of gap_outliers' packed keys (20 + 20 + 16 + 8 bits)
+_GAP_Z = (1 << 16) - 1
+
+
+@jit
+def _gap_key(a, b, c, g):
+    return (a << 44) | (b << 24) | (c << 8) | g
+
+
+@jit
+def _gap_unkey(k):
+    return k >> 44, (k >> 24) & _GAP_AXIS, (k >> 8) & _GAP_Z, k & 255
+
+
+@jit
+def _gap_lone(i, x, y, z, key, slot, g, keys, mask, start, order, cell):
+    """Whether point *i* has no other point of its group within *cell* (own voxel first: dense points stop
+    at once)."""
+    c2 = cell * cell
+    for q in range(start[slot], start[slot + 1]):
+        j = order[q]
+        if j != i and (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2 + (z[j] - z[i]) ** 2 <= c2:
+            return False
+    a, b, c, _ = _gap_unkey(key)
+    for da in range(-1, 2):
+        for db in range(-1, 2):
+            for dc in range(-1, 2):
+                if da == 0 and db == 0 and dc == 0:
+                    continue
+                aa, bb, cc = a + da, b + db, c + dc
+                if aa < 0 or aa > _GAP_AXIS or bb < 0 or bb > _GAP_AXIS or cc < 0 or cc > _GAP_Z:
+                    continue
+                t = _gap_find(keys, mask, _gap_key(aa, bb, cc, g))
+                if t < 0:
+                    continue
+                for q in range(start[t], start[t + 1]):
+                    j = order[q]
+                    if (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2 + (z[j] - z[i]) ** 2 <= c2:
+                        return False
+    return True
+
+
+@jit
+def _gap_voxel(v, v0, cell, top):
+    f = (v - v0) / cell
+    if not f > 0.0:  # also NaN (a NaN point is never anyone's neighbour: its distances compare false)
+        return 0
+    return min(int(f), top)
+
+
+@jit
+def _gap_find(keys, mask, k):
+    t = _hslot(k, mask)
+    while keys[t] != -1:
+        if keys[t] == k:
+            return t
+        t = (t + 1) & mask
+    return -1
+
+
+@jit
+def _gap_nearest(i, skip, x, y, z, key, keys, mask, start, order, cell, radius):
+    """Nearest point to point *i* (voxel *key*) of its group other than *i* and *skip*:
+    ``(distance, index)``, ``(inf, -1)`` if none lies within *radius*; searched shell by shell."""
+    a, b, c, g = _gap_unkey(key)
+    best = np.inf
+    bj = -1
+    kmax = int(math.ceil(radius / cell))
+    for k in range(kmax + 1):
+        for da in range(-k, k + 1):
+            aa = a + da
+            if aa < 0 or aa > _GAP_AXIS:
+                continue
+            for db in range(-k, k + 1):
+                bb = b + db
+                if bb < 0 or bb > _GAP_AXIS:
+                    continue
+                edge = abs(da) == k or abs(db) == k
+                for dc in range(-k, k + 1):
+                    if not edge and abs(dc) != k:
+                        continue
+                    cc = c + dc
+                    if cc < 0 or cc > _GAP_Z:
+                        continue
+                    t = _gap_find(keys, mask, _gap_key(aa, bb, cc, g))
+                    if t < 0:
+                        continue
+                    for q in range(start[t], start[t + 1]):
+                        j = order[q]
+                        if j == i or j == skip:
+                            continue
+                        d = math.sqrt((x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2 + (z[j] - z[i]) ** 2)
+                        if d < best:
+                            best = d
+                            bj = j
+        # points outside shell k are farther than k cells
+        if best <= k * cell:
+            break
+    if best > radius:
+        return np.inf, -1
+    return best, bj
+
+
+@jit
+def _gap_table(key):
+    """Open-addressing table of the distinct *key* values, grown as it fills (so its size follows the
+    occupied voxels, not the points): ``(keys, slot of each point)``."""
+    n = key.shape[0]
+    size = 1024
+    keys = np.full(size, -1, np.int64)
+    used = 0
+    slot_of = np.empty(n, np.int64)
+    for i in range(n):
+        if 2 * (used + 1) > size:
+            size *= 2
+            grown = np.full(size, -1, np.int64)
+            for s in range(keys.shape[0]):
+                if keys[s] != -1:
+                    t = _hslot(keys[s], size - 1)
+                    while grown[t] != -1:
+                        t = (t + 1) & (size - 1)
+                    grown[t] = keys[s]
+            keys = grown
+            # earlier points' slots moved: find them again below
+            for j in range(i):
+                t = _hslot(key[j], size - 1)
+                while grown[t] != key[j]:
+                    t = (t + 1) & (size - 1)
+                slot_of[j] = t
+        mask = keys.shape[0] - 1
+        k = key[i]
+        s = _hslot(k, mask)
+        while keys[s] != -1 and keys[s] != k:
+            s = (s + 1) & mask
+        if keys[s] == -1:
+            keys[s] = k
+            used += 1
+        slot_of[i] = s
+    return keys, slot_of
+
+
+@jit_parallel
+def _gap_outliers(x, y, z, g, x0, y0, z0, cell, ratio, radius):
+    n = x.shape[0]
+    key = np.empty(n, np.int64)
+    for i in prange(n):
+        key[i] = _gap_key(_gap_voxel(x[i], x0, cell, _GAP_AXIS), _gap_voxel(y[i], y0, cell, _GAP_AXIS),
+                          _gap_voxel(z[i], z0, cell, _GAP_Z), g[i])
+    keys, slot_of = _gap_table(key)
+    size = keys.shape[0]
+    mask = size - 1
+    # CSR: the points of slot s are order[start[s]:start[s + 1]]
+    start = np.zeros(size + 1, np.int64)
+    for i in range(n):
+        start[slot_of[i] + 1] += 1
+    for s in range(size):
+        start[s + 1] += start[s]
+    fill = start[:-1].copy()
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        s = slot_of[i]
+        order[fill[s]] = i
+        fill[s] += 1
+    # candidates: no other point of the group within one cell
+    alone = np.zeros(n, np.bool_)
+    for i in prange(n):
+        alone[i] = _gap_lone(i, x, y, z, key[i], slot_of[i], g[i], keys, mask, start, order, cell)
+    cand = np.flatnonzero(alone)
+    out = np.zeros(n, np.bool_)
+    for q in prange(cand.shape[0]):
+        i = cand[q]
+        d1, j = _gap_nearest(i, -1, x, y, z, key[i], keys, mask, start, order, cell, radius)
+        if j < 0 or d1 <= cell:
+            continue
+        d2, _ = _gap_nearest(j, i, x, y, z, key[j], keys, mask, start, order, cell, radius)
+        if d1 > ratio * d2:
+            out[i] = True
     return out
 
 

@@ -85,6 +85,29 @@ def test_stages_are_callable_alone(scene):
     noise = detect_noise(cloud.xyz, g.dz)
     assert noise[np.isin(truth, (Class.LOW_NOISE, Class.HIGH_NOISE))].astype(bool).mean() > 0.8
 
+def test_noise_stage_finds_returns_hovering_near_surfaces(scene):
+    """Spurious returns a few decimetres above the road or behind a wall have neighbours within the isolation
+    test's voxel block; the gap test judges them against the spacing of the surface beside them."""
+    from hdmap.classify import detect_noise, ground_model
+
+    name, out, drives, trajectories = scene
+    if name != "urban":
+        pytest.skip("the motorway scene at its reduced rate has only a handful of such returns")
+    cloud = hdmap.read(drives[0])
+    truth = np.load(out / "truth" / "classes_0.npy")
+    pos, _ = trajectories[0].interpolate(trajectories[0].time[::50])
+    g = ground_model(cloud.xyz, pos)
+    channel = cloud.attrs["scanner_channel"]
+    without = detect_noise(cloud.xyz, g.dz, {"gap_ratio": 0}, channel=channel) > 0
+    with_gap = detect_noise(cloud.xyz, g.dz, channel=channel) > 0
+    noise = np.isin(truth, (Class.LOW_NOISE, Class.HIGH_NOISE))
+    missed = noise & ~without
+    assert missed.sum() >= 20
+    assert (with_gap & missed).sum() >= 0.5 * missed.sum()  # at least half of what the isolation test misses
+    assert (with_gap & ~without & ~noise).sum() <= 0.2 * (with_gap & missed).sum()  # few new false alarms
+    assert not (without & ~with_gap).any()  # the gap test only adds
+
+
 def test_empty_cloud_and_bad_parameters():
     empty = hdmap.PointCloud(np.zeros((0, 3)))
     assert classify(empty).shape == (0,)

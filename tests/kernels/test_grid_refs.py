@@ -851,3 +851,79 @@ def test_label_components_edge_cases(conn):
     assert check_labels(checker, conn)[1] == (13 if conn == 4 else 1)
     with pytest.raises(ValueError):
         G.label_components(checker, 6)
+
+
+# =============================================================================
+# gap_outliers: a brute-force reference on random and edge-case input
+# =============================================================================
+def ref_gap_outliers(xyz, group, min_gap, ratio, radius):
+    n = len(xyz)
+    group = np.zeros(n, np.int64) if group is None else np.asarray(group)
+    d = np.sqrt(((xyz[:, None, :] - xyz[None, :, :]) ** 2).sum(-1)) if n else np.zeros((0, 0))
+    d[group[:, None] != group[None, :]] = np.inf
+    np.fill_diagonal(d, np.inf)
+    out = np.zeros(n, bool)
+    for i in range(n):
+        j = int(np.argmin(d[i])) if n > 1 else -1
+        if j < 0 or not (min_gap < d[i, j] <= radius):
+            continue
+        others = np.delete(d[j], [i, j])
+        spacing = others.min() if len(others) else np.inf
+        spacing = spacing if spacing <= radius else np.inf
+        out[i] = d[i, j] > ratio * spacing
+    return out
+
+
+def check_gap(xyz, group=None, min_gap=0.2, ratio=3.0, radius=1.0):
+    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    got = G.gap_outliers(xyz[:, 0], xyz[:, 1], xyz[:, 2], group, min_gap, ratio, radius)
+    np.testing.assert_array_equal(got, ref_gap_outliers(xyz, group, min_gap, ratio, radius))
+    return got
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("offset", [(0.0, 0.0, 0.0), (691_000.0, 5_338_000.0, 480.0)])
+def test_gap_outliers_random(seed, offset):
+    """Planes sampled at random spacings with points above them, in up to three scanner channels."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 300))
+    xyz = rng.uniform(0, rng.choice([0.5, 2.0, 6.0]), (n, 3))
+    xyz[: n // 2, 2] = 0.0
+    group = rng.integers(0, 3, n) if seed % 2 else None
+    check_gap(xyz + np.array(offset), group, ratio=float(rng.choice([1.5, 3.0, 10.0])))
+
+
+def test_gap_outliers_edge_cases():
+    assert check_gap([]).shape == (0,)
+    assert list(check_gap([1.0, 2.0, 3.0])) == [False]  # one point: no neighbour
+    assert not check_gap(np.tile([3.0, 4.0, 5.0], (40, 1))).any()  # all at one place
+    # a densely sampled patch of road and one return 0.5 m above it: only that one stands apart
+    gx, gy = np.meshgrid(np.arange(0, 2, 0.05), np.arange(0, 2, 0.05))
+    road = np.column_stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)])
+    got = check_gap(np.vstack([road, [[1.0, 1.0, 0.5]]]), ratio=8.0)
+    assert got[-1] and not got[:-1].any()
+    # the same return recorded by another scanner channel has no neighbours of its own: left alone
+    group = np.r_[np.zeros(len(road), np.int64), 1]
+    assert not check_gap(np.vstack([road, [[1.0, 1.0, 0.5]]]), group, ratio=8.0).any()
+    # a sparse surface (0.3 m spacing) is not noise however large its gaps
+    assert not check_gap(np.column_stack([np.arange(0, 6, 0.3), np.zeros(20), np.zeros(20)])).any()
+    # NaN points are nobody's neighbour and never flagged
+    got = G.gap_outliers(np.array([0.0, np.nan, 0.05]), np.zeros(3), np.zeros(3), None, 0.2, 3.0, 1.0)
+    assert not got.any()
+
+
+def test_gap_outliers_huge_and_far_apart_coordinates():
+    """UTM coordinates and a stray point kilometres away (its voxel index is clamped: still exact)."""
+    gx, gy = np.meshgrid(np.arange(0, 1, 0.04), np.arange(0, 1, 0.04))
+    road = np.column_stack([gx.ravel() + 691_000.0, gy.ravel() + 5_338_000.0, np.full(gx.size, 480.0)])
+    pts = np.vstack([road, [[691_000.5, 5_338_000.5, 480.4]], [[691_000.0, 5_338_000.0, -9_999.0]],
+                     [[1e7, 5_338_000.0, 480.0]]])
+    got = check_gap(pts, ratio=5.0)
+    assert got[len(road)] and got.sum() == 1
+
+
+def test_gap_outliers_bad_arguments():
+    with pytest.raises(ValueError, match="group ids"):
+        G.gap_outliers(np.zeros(2), np.zeros(2), np.zeros(2), np.array([0, 300]), 0.2, 3.0, 1.0)
+    with pytest.raises(ValueError, match="min_gap"):
+        G.gap_outliers(np.zeros(2), np.zeros(2), np.zeros(2), None, 0.2, 3.0, 0.1)
