@@ -35,6 +35,7 @@ intensity is compared with a smaller background window only; the log says so.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -482,13 +483,16 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     return curb, frame, zone
 
 
-def _bridge_gaps(labels: np.ndarray, cell: float, max_gap: float, max_angle_deg: float) -> np.ndarray:
+def _bridge_gaps(labels: np.ndarray, cell: float, max_gap: float, max_angle_deg: float,
+                 end_reach: float = 2.5) -> np.ndarray:
     """Raster of straight segments joining aligned runs of curb face across gaps up to *max_gap*.
 
-    Each labelled run gets its principal direction and its two end cells; two
-    ends of different runs are joined when the gap is short, both runs point
-    along the gap (within *max_angle_deg*) and neither end lies beside the
-    other run rather than beyond it.
+    Each labelled run gets its two end cells and, at each, the direction in
+    which it leaves (from the run's cells within *end_reach* metres of the
+    end); two ends of different runs are joined when the gap is short and
+    both runs point along the gap there (within *max_angle_deg*), so an end
+    beside the other run rather than beyond it is not joined, nor are the
+    two corners of a side street's mouth.
     """
     out = np.zeros(labels.shape, np.bool_)
     li, lj = np.nonzero(labels)
@@ -497,25 +501,27 @@ def _bridge_gaps(labels: np.ndarray, cell: float, max_gap: float, max_angle_deg:
     lab = labels[li, lj]
     n = int(lab.max()) + 1
     x, y = li.astype(np.float64), lj.astype(np.float64)
-    cnt = np.bincount(lab, minlength=n).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mx = np.bincount(lab, x, n) / cnt
-        my = np.bincount(lab, y, n) / cnt
-        dx, dy = x - mx[lab], y - my[lab]
-        sxx = np.bincount(lab, dx * dx, n) / cnt
-        syy = np.bincount(lab, dy * dy, n) / cnt
-        sxy = np.bincount(lab, dx * dy, n) / cnt
-    theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)
-    ux, uy = np.cos(theta), np.sin(theta)
-    t = dx * ux[lab] + dy * uy[lab]
+    local = max(end_reach / cell, 2.0)
     ends = []  # (label, x, y, outward ux, outward uy)
+    order = np.argsort(lab, kind="stable")
+    bounds = np.searchsorted(lab[order], np.arange(n + 1))
     for k in range(1, n):
-        m = np.flatnonzero(lab == k)
+        m = order[bounds[k]:bounds[k + 1]]
         if len(m) < 2:
             continue
-        a, b = m[np.argmin(t[m])], m[np.argmax(t[m])]
-        ends.append((k, x[a], y[a], -ux[k], -uy[k]))
-        ends.append((k, x[b], y[b], ux[k], uy[k]))
+        # the run's two ends by a double sweep (farthest from the centre, then farthest from that), and each
+        # end's outward direction from the cells just behind it: an L-shaped run (a curb turning round a
+        # corner into a side street) points along the side street at that end, not along its long arm
+        mx, my = x[m].mean(), y[m].mean()
+        a = m[np.argmax((x[m] - mx) ** 2 + (y[m] - my) ** 2)]
+        b = m[np.argmax((x[m] - x[a]) ** 2 + (y[m] - y[a]) ** 2)]
+        for c in (a, b):
+            near = m[(x[m] - x[c]) ** 2 + (y[m] - y[c]) ** 2 <= local * local]
+            ox, oy = x[c] - x[near].mean(), y[c] - y[near].mean()
+            norm = math.hypot(ox, oy)
+            if norm < 0.25 * local:  # a blob, not a run: no direction at this end
+                continue
+            ends.append((k, x[c], y[c], ox / norm, oy / norm))
     if len(ends) < 2:
         return out
     e = np.array(ends)

@@ -81,9 +81,12 @@ STAGES = {
         Param("cell", 0.10, "cell size of the curb raster (m)", 0.02, 1.0),
         Param("link", 3, "curb cells up to this many cells apart belong to one curb", 1, 20),
         Param("min_points", 30, "curb pieces with fewer points are dropped", 1, 100000),
+        Param("corner_radius", 1.0, "curb cells whose neighbours within this radius (m) ...", 0.1, 5.0),
+        Param("corner_linearity", 0.9, "... are less linear than this (1 - lambda2 / lambda1) are corners, where curbs "
+              "are cut before they are traced; 0 switches the cut off", 0.0, 1.0),
         Param("max_gap", 20.0, "longest gap bridged along a curb (parked cars) (m)", 0.5, 100.0),
         Param("lateral", 0.25, "largest lateral misalignment of linked curb pieces (m)", 0.01, 2.0),
-        Param("min_length", 3.0, "curbs shorter than this are dropped (m)", 0.0, 100.0),
+        Param("min_length", 2.0, "curbs shorter than this are dropped (m): a curb return at a junction corner is short", 0.0, 100.0),
         Param("border_cell", 0.2, "cell of the road / ground raster for road borders (m)", 0.05, 2.0),
         Param("border_clear", 0.8, "no road border within this distance of a curb (m)", 0.0, 10.0),
     ]),
@@ -95,6 +98,8 @@ STAGES = {
         Param("min_length", 3.0, "lane sections shorter than this are dropped (m)", 0.0, 100.0),
         Param("link_distance", 3.0, "sections whose ends are this close are predecessor and successor (m)", 0.1, 50.0),
         Param("drive_reach", 30.0, "drives farther than this from a lane do not give its direction (m)", 1.0, 500.0),
+        Param("bridge_gap", 40.0, "a lane section that ends is joined to one that starts straight ahead, in line within "
+              "0.5 m, across a gap without lines up to this long (a crosswalk, a junction) (m)", 0.0, 200.0),
     ]),
 }
 
@@ -752,10 +757,50 @@ def drop_overlaps(lines: list[dict], min_length: float, tol: float = 0.15) -> li
 # ---------------------------------------------------------------------------
 # curbs and road borders
 # ---------------------------------------------------------------------------
+def _corner_cells(xy: np.ndarray, radius: float, min_linearity: float) -> np.ndarray:
+    """Which of the cell centres *xy* (n, 2) sit at a corner of the line they draw.
+
+    A cell's neighbours within *radius* spread along one direction on a line
+    and in two where the line turns sharply (the nose of a median, a
+    driveway's edge): linearity ``1 - lambda2 / lambda1`` of their covariance
+    falls. Cells below *min_linearity* with enough neighbours to judge are
+    corners.
+    """
+    n = len(xy)
+    if n < 3:
+        return np.zeros(n, bool)
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    pairs = cKDTree(xy).query_pairs(radius, output_type="ndarray")
+    i = np.concatenate([pairs[:, 0], pairs[:, 1], np.arange(n)])
+    j = np.concatenate([pairs[:, 1], pairs[:, 0], np.arange(n)])
+    d = xy[j] - xy[i]  # relative to the cell: no cancellation at projected coordinates
+    cnt = np.bincount(i, minlength=n).astype(np.float64)
+    mx, my = np.bincount(i, d[:, 0], n) / cnt, np.bincount(i, d[:, 1], n) / cnt
+    cxx = np.bincount(i, d[:, 0] ** 2, n) / cnt - mx * mx
+    cyy = np.bincount(i, d[:, 1] ** 2, n) / cnt - my * my
+    cxy = np.bincount(i, d[:, 0] * d[:, 1], n) / cnt - mx * my
+    half_tr = 0.5 * (cxx + cyy)
+    root = np.sqrt(np.maximum(half_tr ** 2 - (cxx * cyy - cxy * cxy), 0.0))
+    l1, l2 = half_tr + root, half_tr - root
+    with np.errstate(invalid="ignore", divide="ignore"):
+        linearity = np.where(l1 > 0, 1.0 - l2 / l1, 1.0)
+    return (cnt >= 6) & (linearity < min_linearity)
+
+
 def curb_lines(xyz: np.ndarray, params=None, barriers=None):
-    """Curb boundaries (dicts, local coordinates) from curb points *xyz*."""
+    """Curb boundaries (dicts, local coordinates) from curb points *xyz*.
+
+    Curb points are cut at the corners of the lines they draw first: a curb
+    that runs round the nose of a median would otherwise join both sides of
+    the median into one component, which no straight piece fits.
+    """
     p = STAGES["curbs"].resolve(params or {})
     bp = STAGES["boundaries"].resolve({})
+    if len(xyz) and p["corner_linearity"] > 0:
+        cells, inv = np.unique(np.floor(xyz[:, :2] / p["cell"]).astype(np.int64), axis=0, return_inverse=True)
+        corner = _corner_cells((cells + 0.5) * p["cell"], p["corner_radius"], p["corner_linearity"])
+        xyz = xyz[~corner[inv.ravel()]]
     pieces = []
     for ci, idx in enumerate(_components(xyz, p["cell"], p["link"], p["min_points"])):
         pts = xyz[idx]
@@ -937,13 +982,20 @@ def _not_a_lane(b1, b2):
 
 
 def _orient_sections(sections, boundaries, drives, p):
-    """Driving direction, left/right boundaries and links of lane sections."""
+    """Driving direction, left/right boundaries and links of lane sections.
+
+    Each section's points are put in its driving direction (that of the drives
+    nearest to it); ``forward`` says whether that agrees with the road's
+    reference direction, the heading of the first drive where it passes
+    closest (without drives: the section's own orientation).
+    """
     if drives:
         dxy = np.vstack([d[0] for d in drives])
         dh = np.vstack([d[1] for d in drives])
         from scipy.spatial import cKDTree  # noqa: PLC0415
 
         dtree = cKDTree(dxy)
+        ref_tree = cKDTree(drives[0][0])
     out = []
     for sec in sections:
         xy = sec["xy"]
@@ -962,7 +1014,10 @@ def _orient_sections(sections, boundaries, drives, p):
         if not forward:
             sec = dict(sec, xy=xy[::-1], z=sec["z"][::-1], width=sec["width"][::-1])
             tang = -tang
-        sec["sense"] = forward  # travels with its stored orientation after flipping
+        sec["forward"] = True
+        if drives:
+            _, k = ref_tree.query(sec["xy"][len(sec["xy"]) // 2])
+            sec["forward"] = bool(float(drives[0][1][k] @ tang) >= 0)
         # left / right boundary by the side of the centre line they lie on
         i, j = sec["pair"]
         mid = sec["xy"][len(sec["xy"]) // 2]
@@ -978,7 +1033,7 @@ def _orient_sections(sections, boundaries, drives, p):
 # the whole chain
 # ---------------------------------------------------------------------------
 def _drive_lines(trajectories, origin, ref_heading=None):
-    """Local (xy, unit heading) of each trajectory, every ~1 m; headings flipped to agree with the first drive."""
+    """Local (xy, unit heading in the direction driven) of each trajectory, every ~1 m."""
     drives = []
     for tr in trajectories:
         xy = tr.xyz[:, :2] - origin
@@ -1096,7 +1151,8 @@ def assemble(lines, curbs, borders, markings, road_xy, trajectories, origin, eps
     road_cells = _road_lookup(np.asarray(road_xy, dtype=np.float64).reshape(-1, 2), road_cell)
     drives = _drive_lines(trajs, origin)
     sections = build_lanes(bnd, road_cells=road_cells, drives=drives, params=par["lanes"])
-    return _to_lanemap(bnd, sections, markings, origin, epsg, road_id, trajs)
+    return _to_lanemap(bnd, sections, markings, origin, epsg, road_id, trajs,
+                       bridge_gap=STAGES["lanes"].resolve(par["lanes"])["bridge_gap"])
 
 
 def _road_lookup(road_xy, cell):
@@ -1137,7 +1193,7 @@ def _bridge_sections(lanes, boundaries, origin, max_gap=12.0, lateral=0.5):
         ta = ta / (np.hypot(*ta) or 1.0)
         best = None
         for b in lanes:
-            if b is a or b["pred"] or b["sec"]["sense"] != a["sec"]["sense"]:
+            if b is a or b["pred"]:
                 continue
             xb = b["sec"]["xy"]
             g = xb[0] - ea
@@ -1167,7 +1223,7 @@ def _bridge_sections(lanes, boundaries, origin, max_gap=12.0, lateral=0.5):
             boundaries.append(Boundary(id=f"virtual{vid + k + 1}", xyz=_world(bxy, z, origin), kind="virtual",
                                        road=a["road"]))
             sides.append(len(boundaries) - 1)
-        rec = dict(id=None, sec=dict(xy=xy, z=z, width=w, sense=a["sec"]["sense"], virtual=tuple(sides)),
+        rec = dict(id=None, sec=dict(xy=xy, z=z, width=w, forward=a["sec"]["forward"], virtual=tuple(sides)),
                    pred=[a["id"]], succ=[b["id"]], road=a["road"])
         new.append((rec, a, b))
     for k, (rec, a, b) in enumerate(new):
@@ -1214,7 +1270,7 @@ def _number_lanes(lanes, reach=40.0):
         ln.index = n + 1
 
 
-def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs):
+def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs, *, bridge_gap=40.0):
     boundaries = []
     for b in bnd:
         xyz = b["xyz"].copy()
@@ -1245,7 +1301,7 @@ def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs):
             if np.hypot(*(sb - ea)) <= 3.0 and float(ta @ tb) > 0:
                 a["succ"].append(b["id"])
                 b["pred"].append(a["id"])
-    _bridge_sections(lanes, boundaries, origin)
+    _bridge_sections(lanes, boundaries, origin, max_gap=bridge_gap)
     out_lanes = []
     for a in lanes:
         sec = a["sec"]
@@ -1255,7 +1311,7 @@ def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs):
             left, right = bnd[sec["left"]]["id"], bnd[sec["right"]]["id"]
         out_lanes.append(Lane(
             id=a["id"], left=left, right=right, centerline=_world(sec["xy"], sec["z"], origin),
-            direction="forward" if sec["sense"] else "backward", width=np.round(sec["width"], 4), kind="lane",
+            direction="forward" if sec["forward"] else "backward", width=np.round(sec["width"], 4), kind="lane",
             road=road_id, section=None, index=None, predecessors=sorted(a["pred"]), successors=sorted(a["succ"])))
     _number_lanes(out_lanes)
     markings = []

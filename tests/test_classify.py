@@ -220,3 +220,21 @@ def test_markings_pass_keeps_paint_beside_stray_curb_points():
     kept = paint[stripe & ~curb].mean()
     assert kept > 0.9, f"only {kept:.2f} of the lane line kept beside 25 stray curb points"
     assert paint[foot].mean() < 0.1  # the foot of the real curb is not paint
+
+
+def test_curb_runs_are_not_bridged_across_a_side_street():
+    """The curbs of a main road turn into a side street 6 m wide at both corners; the side street's own curbs
+    were too sparse to detect. The two runs end facing along the side street, not towards each other: no
+    barrier may seal the side street (a straight curb gap is still bridged)."""
+    from hdmap.classify import _bridge_gaps
+
+    lab = np.zeros((400, 400), np.int64)
+    lab[100, 100:200] = 1  # main-road curb northwards (x = 100 cells), then west along the side street
+    lab[60:101, 200] = 1
+    lab[100, 260:360] = 2  # the next block, starting 60 cells (6 m at 0.1 m) on, corner turning west too
+    lab[60:101, 260] = 2
+    assert not _bridge_gaps(lab, 0.1, 7.0, 20.0).any()
+    straight = np.zeros((400, 400), np.int64)
+    straight[100, 100:200] = 1
+    straight[100, 260:360] = 2  # the same gap between two straight runs: bridged
+    assert _bridge_gaps(straight, 0.1, 7.0, 20.0)[100, 200:260].all()

@@ -251,3 +251,64 @@ def test_lane_boundaries_lie_beside_their_lanes(extracted):
         for side in (ln.left, ln.right):
             d = shapely.distance(shapely.linestrings(m.boundary(side).xyz[:, :2]), mid)
             assert d < 0.5 * ln.width.max() + 0.5, f"{name}: lane {ln.id} boundary {side} is {d:.1f} m away"
+
+
+def test_lanes_driven_the_same_way_share_their_direction(extracted):
+    """``direction`` is relative to the road's reference direction (the first drive), not to whichever way a
+    lane section's boundary happened to be traced: lanes whose centrelines run the same way agree."""
+    name, m, _, _ = extracted
+
+    def heading(ln):
+        c = ln.centerline[:, :2]
+        t = c[-1] - c[0]
+        return t / np.hypot(*t)
+
+    for a in m.lanes:
+        for b in m.lanes:
+            if float(heading(a) @ heading(b)) > 0.9:
+                assert a.direction == b.direction, f"{name}: {a.id} {a.direction} vs {b.id} {b.direction}"
+
+
+def _section_lines(y0, y1, xs=(0.0, 3.5, 7.0)):
+    y = np.linspace(y0, y1, int(y1 - y0) + 1)
+    return [dict(xyz=np.column_stack([np.full(len(y), x), y, np.zeros(len(y))]), kind="line_thin", pattern="solid",
+                 width=0.12, stroke=None, gap=None) for x in xs]
+
+
+def test_lanes_are_joined_across_a_junction_without_lines():
+    """Two lanes per side ending at a junction and starting again 25 m on, in line: virtual lanes join them."""
+    from hdmap.vectorize import STAGES, assemble
+    from hdmap.params import resolve_stages
+
+    lines = _section_lines(0, 40) + _section_lines(65, 105)
+    road = np.array([(x, y) for x in np.arange(0.25, 7.0, 0.5) for y in np.arange(0.25, 105, 0.5)])
+    par = resolve_stages(STAGES, None)
+    m = assemble(lines, [], [], [], road, [], np.zeros(2), 25832, par)
+    joined = [ln for ln in m.lanes if ln.predecessors and ln.successors]
+    assert len(m.lanes) == 6 and len(joined) == 2
+    for ln in joined:
+        assert {m.boundary(ln.left).kind, m.boundary(ln.right).kind} == {"virtual"}
+        assert np.ptp(ln.centerline[:, 1]) == pytest.approx(25, abs=1.5)
+    # a shorter limit leaves the junction open
+    par["lanes"]["bridge_gap"] = 12.0
+    assert len(assemble(lines, [], [], [], road, [], np.zeros(2), 25832, par).lanes) == 4
+
+
+def test_curb_round_a_median_nose_gives_the_two_sides():
+    """A median 4 m wide: its curb runs up one side, round the nose and down the other. Traced as one component
+    it fits no straight piece and came out as transverse bits across the median; cut at the corners first it
+    gives both sides in full."""
+    from hdmap.vectorize import curb_lines
+
+    rng = np.random.default_rng(3)
+    y = rng.uniform(0, 40, 8000)
+    sides = np.column_stack([np.where(rng.random(8000) < 0.5, -2.0, 2.0) + rng.uniform(-0.1, 0.1, 8000), y])
+    x = rng.uniform(-2.0, 2.0, 800)
+    nose = np.column_stack([x, 40.0 + rng.uniform(-0.1, 0.1, 800)])
+    pts = np.vstack([sides, nose])
+    curbs = curb_lines(np.column_stack([pts, np.zeros(len(pts))]))
+    along = [c for c in curbs if np.ptp(c["xyz"][:, 1]) > 30]
+    assert len(along) == 2 and sorted(round(float(np.median(c["xyz"][:, 0]))) for c in along) == [-2, 2]
+    for c in curbs:  # nothing runs across the median except at its nose
+        if np.ptp(c["xyz"][:, 0]) > 1.0:
+            assert np.abs(c["xyz"][:, 1] - 40.0).max() < 0.5
