@@ -386,7 +386,7 @@ def detect_noise(xyz: np.ndarray, dz: np.ndarray, params: dict | None = None, se
 
     Three tests: points far below the ground; isolated points (few others in
     their voxel block) above it; and points that stand apart from the
-    sampling of the surface beside them (:func:`kernels.grid.gap_outliers`),
+    sampling of the surface beside them (:func:`hdmap.kernels.grid.gap_outliers`),
     such as a return a few decimetres above the road, judged against the
     spacing of their own scanner *channel* (optional, per point, 0..255).
     """

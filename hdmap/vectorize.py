@@ -1014,13 +1014,13 @@ def _orient_sections(sections, boundaries, drives, p):
         if not forward:
             sec = dict(sec, xy=xy[::-1], z=sec["z"][::-1], width=sec["width"][::-1])
             tang = -tang
+        mid = sec["xy"][len(sec["xy"]) // 2]
         sec["forward"] = True
         if drives:
-            _, k = ref_tree.query(sec["xy"][len(sec["xy"]) // 2])
+            _, k = ref_tree.query(mid)
             sec["forward"] = bool(float(drives[0][1][k] @ tang) >= 0)
         # left / right boundary by the side of the centre line they lie on
         i, j = sec["pair"]
-        mid = sec["xy"][len(sec["xy"]) // 2]
         nrm = np.array([-tang[1], tang[0]])
         ci = boundaries[i]["xyz"][:, :2]
         side_i = float((ci[np.argmin(np.hypot(*(ci - mid).T))] - mid) @ nrm)
@@ -1142,7 +1142,8 @@ def assemble(lines, curbs, borders, markings, road_xy, trajectories, origin, eps
 
     *lines*, *curbs*, *borders* and *markings* are as :func:`local_vectors`
     returns them (local to *origin*); *road_xy* are road points or the centres
-    of *road_cell* cells holding road points (local).
+    of *road_cell* cells holding road points (local). *par* are resolved
+    :data:`STAGES` parameters (``resolve_stages(STAGES, ...)``).
     """
     bnd = [dict(b, id=f"line{i + 1}") for i, b in enumerate(lines)]
     bnd += [dict(b, id=f"curb{i + 1}") for i, b in enumerate(curbs)]
@@ -1151,8 +1152,7 @@ def assemble(lines, curbs, borders, markings, road_xy, trajectories, origin, eps
     road_cells = _road_lookup(np.asarray(road_xy, dtype=np.float64).reshape(-1, 2), road_cell)
     drives = _drive_lines(trajs, origin)
     sections = build_lanes(bnd, road_cells=road_cells, drives=drives, params=par["lanes"])
-    return _to_lanemap(bnd, sections, markings, origin, epsg, road_id, trajs,
-                       bridge_gap=STAGES["lanes"].resolve(par["lanes"])["bridge_gap"])
+    return _to_lanemap(bnd, sections, markings, origin, epsg, road_id, trajs, bridge_gap=par["lanes"]["bridge_gap"])
 
 
 def _road_lookup(road_xy, cell):

@@ -112,11 +112,18 @@ def _cell_coords(x, y, x0, y0, cell, nx, ny):
     ix = np.empty(n, np.int64)
     iy = np.empty(n, np.int64)
     for i in prange(n):
-        fx = np.floor((x[i] - x0) / cell)
-        fy = np.floor((y[i] - y0) / cell)
-        ix[i] = 0 if not fx > 0 else (nx - 1 if fx >= nx - 1 else int(fx))
-        iy[i] = 0 if not fy > 0 else (ny - 1 if fy >= ny - 1 else int(fy))
+        ix[i] = _clip_cell(x[i], x0, cell, nx - 1)
+        iy[i] = _clip_cell(y[i], y0, cell, ny - 1)
     return ix, iy
+
+
+@jit
+def _clip_cell(v, v0, cell, top):
+    """``floor((v - v0) / cell)`` clipped into ``0..top``; NaN gives 0."""
+    f = np.floor((v - v0) / cell)
+    if not f > 0:
+        return 0
+    return top if f >= top else int(f)
 
 
 def range_sector_keys(xyz: np.ndarray, positions: np.ndarray, headings, range_bin: float, nr: int, na: int):
@@ -768,23 +775,16 @@ def _hslot(key, mask):
 @jit
 def _voxel_counts(ix, iy, iz):
     n = ix.shape[0]
-    size = 64
-    while size < 2 * n + 16:
-        size *= 2
-    mask = size - 1
-    keys = np.full(size, -1, np.int64)
-    counts = np.zeros(size, np.int64)
-    slot_of = np.empty(n, np.int64)
+    key = np.empty(n, np.int64)
     for i in range(n):
-        k = _vkey(ix[i], iy[i], iz[i])
-        s = _hslot(k, mask)
-        while keys[s] != -1 and keys[s] != k:
-            s = (s + 1) & mask
-        keys[s] = k
-        counts[s] += 1
-        slot_of[i] = s
-    nb = np.zeros(size, np.int64)
-    for s in range(size):
+        key[i] = _vkey(ix[i], iy[i], iz[i])
+    keys, slot_of = _hash_table(key)
+    mask = keys.shape[0] - 1
+    counts = np.zeros(keys.shape[0], np.int64)
+    for i in range(n):
+        counts[slot_of[i]] += 1
+    nb = np.zeros(keys.shape[0], np.int64)
+    for s in range(keys.shape[0]):
         k = keys[s]
         if k == -1:
             continue
@@ -795,18 +795,60 @@ def _voxel_counts(ix, iy, iz):
         for da in range(-1, 2):
             for db in range(-1, 2):
                 for dc in range(-1, 2):
-                    kk = ((a + da) << 42) | ((b + db) << 21) | (c + dc)
-                    t = _hslot(kk, mask)
-                    while keys[t] != -1:
-                        if keys[t] == kk:
-                            tot += counts[t]
-                            break
-                        t = (t + 1) & mask
+                    t = _hash_find(keys, mask, ((a + da) << 42) | ((b + db) << 21) | (c + dc))
+                    if t >= 0:
+                        tot += counts[t]
         nb[s] = tot
     out = np.empty(n, np.int64)
     for i in range(n):
         out[i] = nb[slot_of[i]]
     return out
+
+
+@jit
+def _hash_find(keys, mask, k):
+    """Slot of key *k* in an open-addressing table made by :func:`_hash_table`, -1 if absent."""
+    t = _hslot(k, mask)
+    while keys[t] != -1:
+        if keys[t] == k:
+            return t
+        t = (t + 1) & mask
+    return -1
+
+
+@jit
+def _hash_table(key):
+    """Open-addressing table (keys >= 0, -1 empty) of the distinct *key* values, grown as it fills (so its size
+    follows the occupied voxels, not the points): ``(keys, slot of each point)``."""
+    n = key.shape[0]
+    size = 1024
+    keys = np.full(size, -1, np.int64)
+    used = 0
+    slot_of = np.empty(n, np.int64)
+    for i in range(n):
+        if 2 * (used + 1) > size:
+            size *= 2
+            grown = np.full(size, -1, np.int64)
+            for s in range(keys.shape[0]):
+                if keys[s] != -1:
+                    t = _hslot(keys[s], size - 1)
+                    while grown[t] != -1:
+                        t = (t + 1) & (size - 1)
+                    grown[t] = keys[s]
+            keys = grown
+            # earlier points' slots moved: find them again
+            for j in range(i):
+                slot_of[j] = _hash_find(keys, size - 1, key[j])
+        mask = keys.shape[0] - 1
+        k = key[i]
+        s = _hslot(k, mask)
+        while keys[s] != -1 and keys[s] != k:
+            s = (s + 1) & mask
+        if keys[s] == -1:
+            keys[s] = k
+            used += 1
+        slot_of[i] = s
+    return keys, slot_of
 
 
 def gap_outliers(x: np.ndarray, y: np.ndarray, z: np.ndarray, group: np.ndarray | None, min_gap: float,
@@ -825,8 +867,9 @@ def gap_outliers(x: np.ndarray, y: np.ndarray, z: np.ndarray, group: np.ndarray 
     The points are hashed into voxels of *min_gap*; a point with another
     point within *min_gap* (mostly found in its own voxel) is done at once,
     the few others are searched further, shell by shell of voxels, so the
-    cost is O(n) plus a few shells for the few candidates. Voxel indices are clamped to 2**20 per axis (about 200 km
-    at 0.2 m): points beyond share the edge voxels. *group* holds ids 0..255
+    cost is O(n) plus a few shells for the few candidates. Voxel indices are
+    clamped to 2**20 per axis (about 200 km at 0.2 m; 2**16 for z): points
+    beyond share the edge voxels. *group* holds ids 0..255
     (None: one group).
     """
     x = _column(x)
@@ -884,7 +927,7 @@ def _gap_lone(i, x, y, z, key, slot, g, keys, mask, start, order, cell):
                 aa, bb, cc = a + da, b + db, c + dc
                 if aa < 0 or aa > _GAP_AXIS or bb < 0 or bb > _GAP_AXIS or cc < 0 or cc > _GAP_Z:
                     continue
-                t = _gap_find(keys, mask, _gap_key(aa, bb, cc, g))
+                t = _hash_find(keys, mask, _gap_key(aa, bb, cc, g))
                 if t < 0:
                     continue
                 for q in range(start[t], start[t + 1]):
@@ -892,24 +935,6 @@ def _gap_lone(i, x, y, z, key, slot, g, keys, mask, start, order, cell):
                     if (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2 + (z[j] - z[i]) ** 2 <= c2:
                         return False
     return True
-
-
-@jit
-def _gap_voxel(v, v0, cell, top):
-    f = (v - v0) / cell
-    if not f > 0.0:  # also NaN (a NaN point is never anyone's neighbour: its distances compare false)
-        return 0
-    return min(int(f), top)
-
-
-@jit
-def _gap_find(keys, mask, k):
-    t = _hslot(k, mask)
-    while keys[t] != -1:
-        if keys[t] == k:
-            return t
-        t = (t + 1) & mask
-    return -1
 
 
 @jit
@@ -936,7 +961,7 @@ def _gap_nearest(i, skip, x, y, z, key, keys, mask, start, order, cell, radius):
                     cc = c + dc
                     if cc < 0 or cc > _GAP_Z:
                         continue
-                    t = _gap_find(keys, mask, _gap_key(aa, bb, cc, g))
+                    t = _hash_find(keys, mask, _gap_key(aa, bb, cc, g))
                     if t < 0:
                         continue
                     for q in range(start[t], start[t + 1]):
@@ -955,52 +980,15 @@ def _gap_nearest(i, skip, x, y, z, key, keys, mask, start, order, cell, radius):
     return best, bj
 
 
-@jit
-def _gap_table(key):
-    """Open-addressing table of the distinct *key* values, grown as it fills (so its size follows the
-    occupied voxels, not the points): ``(keys, slot of each point)``."""
-    n = key.shape[0]
-    size = 1024
-    keys = np.full(size, -1, np.int64)
-    used = 0
-    slot_of = np.empty(n, np.int64)
-    for i in range(n):
-        if 2 * (used + 1) > size:
-            size *= 2
-            grown = np.full(size, -1, np.int64)
-            for s in range(keys.shape[0]):
-                if keys[s] != -1:
-                    t = _hslot(keys[s], size - 1)
-                    while grown[t] != -1:
-                        t = (t + 1) & (size - 1)
-                    grown[t] = keys[s]
-            keys = grown
-            # earlier points' slots moved: find them again below
-            for j in range(i):
-                t = _hslot(key[j], size - 1)
-                while grown[t] != key[j]:
-                    t = (t + 1) & (size - 1)
-                slot_of[j] = t
-        mask = keys.shape[0] - 1
-        k = key[i]
-        s = _hslot(k, mask)
-        while keys[s] != -1 and keys[s] != k:
-            s = (s + 1) & mask
-        if keys[s] == -1:
-            keys[s] = k
-            used += 1
-        slot_of[i] = s
-    return keys, slot_of
-
-
 @jit_parallel
 def _gap_outliers(x, y, z, g, x0, y0, z0, cell, ratio, radius):
     n = x.shape[0]
     key = np.empty(n, np.int64)
     for i in prange(n):
-        key[i] = _gap_key(_gap_voxel(x[i], x0, cell, _GAP_AXIS), _gap_voxel(y[i], y0, cell, _GAP_AXIS),
-                          _gap_voxel(z[i], z0, cell, _GAP_Z), g[i])
-    keys, slot_of = _gap_table(key)
+        # NaN coordinates give voxel 0; a NaN point is never anyone's neighbour (its distances compare false)
+        key[i] = _gap_key(_clip_cell(x[i], x0, cell, _GAP_AXIS), _clip_cell(y[i], y0, cell, _GAP_AXIS),
+                          _clip_cell(z[i], z0, cell, _GAP_Z), g[i])
+    keys, slot_of = _hash_table(key)
     size = keys.shape[0]
     mask = size - 1
     # CSR: the points of slot s are order[start[s]:start[s + 1]]
