@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from hdmap import __version__
-from hdmap._atomic import write_bytes_atomic, write_text_atomic
+from hdmap._atomic import is_temp_name, write_bytes_atomic, write_text_atomic
 from hdmap._progress import progress_bar
 from hdmap.errors import ConfigError
 from hdmap.io import iter_chunks, read_header
@@ -149,6 +149,19 @@ def _open_run_dir(out: Path, c: Campaign, resume: bool) -> bool:
     return False
 
 
+def _remove_temp_files(out: Path) -> None:
+    """Delete the temporary files (``.name.pid.part``) a killed run left half-written.
+
+    Every output is written to such a file and renamed when complete, so a
+    leftover one holds nothing that is kept; the step that wrote it is redone.
+    """
+    stale = [p for p in out.rglob(".*.part") if is_temp_name(p) and p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    if stale:
+        logger.info("removed %d half-written temporary file(s) of the interrupted run", len(stale))
+
+
 @contextlib.contextmanager
 def _run_log(out: Path):
     handler = logging.FileHandler(out / "run.log", encoding="utf-8")
@@ -243,6 +256,8 @@ def run(campaign, out=None, *, workers: int | None = None, dask_scheduler: str |
                         __version__, c.name, c.hash[:12], len(c.drives), sum(len(d.laz) for d in c.drives),
                         f"{inputs['points']:,}", "resuming" if resumed else "new run")
             logger.info("tiles run on %s", where)
+            if resumed:
+                _remove_temp_files(out)
             result = _run(c, out, ex, inputs, progress, say, chunk_size)
             if not keep_work:
                 _remove_intermediates(out / "work")
