@@ -179,41 +179,113 @@ class GroundModel:
         return self.height[ix, iy]
 
 
-def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarray:
-    """Copy of *xyz* with each drive's heights shifted onto the first well-covered drive.
+LEVEL_BLOCK = 4.0
+"""Side (m) of the squares, aligned to the coordinate grid, over which drive height offsets are estimated."""
+LEVEL_REACH = 2
+"""Each square's offsets come from the cells of the (2 * LEVEL_REACH + 1)^2 squares around it (20 m)."""
+LEVEL_MIN_CELLS = 50
+"""Fewest cells two drives must share around a square to estimate their offset there."""
 
-    Drives of a survey differ by their georeferencing error (a few cm); where
-    they overlap, the lowest point per cell of each drive gives its vertical
-    offset (median over the shared cells). Only the classification uses the
-    shifted heights; the output coordinates are never changed.
+
+def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarray:
+    """Copy of *xyz* with each drive's heights shifted onto a reference drive, locally.
+
+    Drives of a survey differ by their georeferencing error (a few cm, which
+    drifts along a drive); where they overlap, the lowest point per cell of
+    each drive gives its vertical offset. The offset of a point is the median
+    over the shared cells of the squares (``LEVEL_BLOCK``, aligned to the
+    coordinate grid) around its own square, 20 m across; the reference is the
+    first drive (lowest id) with ``LEVEL_MIN_CELLS`` cells there. So the shift
+    of a point depends on the points within about 12 m of it only: a block of a
+    survey classified with a halo of at least that much gets the same heights
+    whatever its size (tile-size invariance), and a slowly drifting error is
+    followed. Only the classification uses the shifted heights; the output
+    coordinates are never changed.
     """
     ids, inv = _small_unique(source, inverse=True)
+    nd = len(ids)
     frame = _Frame.around(xyz[:, :2], cell)
     cidx = frame.index(xyz)
-    key = np.where(cidx >= 0, cidx * len(ids) + inv, -1)
-    start, order = G.bin_points(key, frame.nx * frame.ny * len(ids))
+    key = np.where(cidx >= 0, cidx * nd + inv, -1)
+    start, order = G.bin_points(key, frame.nx * frame.ny * nd)
     lo1, _lo2, _hi, cnt = G.cell_stats(xyz[:, 2], start, order)
-    low = np.where(cnt >= 3, lo1, np.nan).reshape(frame.nx * frame.ny, len(ids))
-    # the reference: the first drive (lowest id) seen in enough cells. Not the one with most points here:
-    # that choice would change with the extent of the block, and with it every height of a drive.
-    seen = np.isfinite(low).sum(axis=0)
-    enough = np.flatnonzero(seen >= 50)
-    ref = int(enough[0]) if len(enough) else 0
-    shift = np.zeros(len(ids))
-    for k in range(len(ids)):
-        if k == ref:
-            continue
-        d = low[:, k] - low[:, ref]
-        d = d[np.isfinite(d)]
-        d = d[np.abs(d - np.median(d)) < 0.1] if len(d) else d
-        if len(d) >= 50:
-            shift[k] = float(np.median(d))
+    low = np.where(cnt >= 3, lo1, np.nan).reshape(frame.nx * frame.ny, nd)
+    seen_cells = np.flatnonzero(np.isfinite(low).any(axis=1))
+    if not len(seen_cells):
+        return xyz
+    low = low[seen_cells]
+    # the square (absolute grid) of every seen cell's centre and of every point, on one padded raster
+    ci, cj = seen_cells // frame.ny, seen_cells % frame.ny
+    bx = np.floor((frame.x0 + (ci + 0.5) * cell) / LEVEL_BLOCK).astype(np.int64)
+    by = np.floor((frame.y0 + (cj + 0.5) * cell) / LEVEL_BLOCK).astype(np.int64)
+    px = np.floor(xyz[:, 0] / LEVEL_BLOCK).astype(np.int64)
+    py = np.floor(xyz[:, 1] / LEVEL_BLOCK).astype(np.int64)
+    bx0, by0 = min(bx.min(), px.min()), min(by.min(), py.min())
+    nbx, nby = int(max(bx.max(), px.max()) - bx0 + 1), int(max(by.max(), py.max()) - by0 + 1)
+    sq = (bx - bx0) * nby + (by - by0)
+    seen = np.stack([_window_sum(np.bincount(sq, np.isfinite(low[:, k]), nbx * nby).reshape(nbx, nby))
+                     for k in range(nd)], axis=-1)
+    enough = seen >= LEVEL_MIN_CELLS
+    ref = np.where(enough.any(axis=-1), np.argmax(enough, axis=-1), -1)
+    # per square and drive pair, a histogram of the cells' height differences (1 mm bins): windowed sums
+    # of histograms give the median over the squares around each square without sorting
+    shift = np.zeros((nbx, nby, nd))
+    nbin = 2 * _LEVEL_BINS
+    for k in range(1, nd):
+        for r in range(k):
+            use = ref == r
+            if not use.any():
+                continue
+            d = low[:, k] - low[:, r]
+            ok = np.isfinite(d) & (np.abs(d) < _LEVEL_BINS * 1e-3)
+            b = np.floor(d[ok] * 1e3).astype(np.int64) + _LEVEL_BINS
+            flat = sq[ok] * nbin + b
+            hist = _window_sum(np.bincount(flat, minlength=nbx * nby * nbin).reshape(nbx, nby, nbin))
+            med = _hist_median(hist, np.ones(nbin, bool)[None, None, :])
+            near = np.abs(np.arange(nbin)[None, None, :] - med[..., None]) < 100  # within 0.1 m of it
+            med2 = _hist_median(hist, near)
+            n2 = np.where(near, hist, 0).sum(axis=-1)
+            good = use & (n2 >= LEVEL_MIN_CELLS) & (med2 >= 0)
+            # the offset: the mean of the differences in the median's bin (finer than the bins)
+            # (summed as integer micrometres: exact, so a square's offset does not depend on the raster's extent)
+            um = np.round(d[ok] * 1e6).astype(np.int64)
+            sums = np.zeros(nbx * nby * nbin, np.int64)
+            np.add.at(sums, flat, um)
+            sums = _window_sum(sums.reshape(nbx, nby, nbin)) * 1e-6
+            m2 = np.maximum(med2, 0)[..., None]
+            inbin = np.take_along_axis(sums, m2, -1)[..., 0] / np.maximum(np.take_along_axis(hist, m2, -1)[..., 0], 1)
+            shift[..., k] = np.where(good, inbin, shift[..., k])
     if not np.any(shift):
         return xyz
-    logger.debug("drive height offsets relative to drive %s: %s", ids[ref], dict(zip(ids.tolist(), shift.round(4))))
     out = xyz.copy()
-    out[:, 2] -= shift[inv]
+    out[:, 2] -= shift[px - bx0, py - by0, inv]
     return out
+
+
+_LEVEL_BINS = 300
+"""Height differences between drives are binned by millimetre within +-0.3 m (larger ones are not offsets)."""
+
+
+def _window_sum(a: np.ndarray) -> np.ndarray:
+    """Sum of *a* (first two axes: the squares) over the (2 * LEVEL_REACH + 1)^2 squares around each."""
+    w = LEVEL_REACH
+    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1) + a.shape[2:], np.int64)
+    c[1:, 1:] = a.cumsum(axis=0).cumsum(axis=1)
+    i = np.arange(a.shape[0])
+    j = np.arange(a.shape[1])
+    i0, i1 = np.clip(i - w, 0, a.shape[0]), np.clip(i + w + 1, 0, a.shape[0])
+    j0, j1 = np.clip(j - w, 0, a.shape[1]), np.clip(j + w + 1, 0, a.shape[1])
+    return (c[i1][:, j1] - c[i0][:, j1] - c[i1][:, j0] + c[i0][:, j0])
+
+
+def _hist_median(hist: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Bin of the median of each histogram (last axis) restricted to *mask*; -1 where it is empty
+    (the lower median: the first bin where the running count reaches half)."""
+    h = np.where(mask, hist, 0)
+    cum = h.cumsum(axis=-1)
+    total = cum[..., -1]
+    med = np.argmax(cum >= ((total + 1) // 2)[..., None], axis=-1)
+    return np.where(total > 0, med, -1)
 
 
 def trajectory_positions(cloud: PointCloud, trajectories):

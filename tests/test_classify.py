@@ -198,6 +198,26 @@ def test_drive_levelling_does_not_depend_on_which_drive_has_more_points():
         assert np.allclose(out[src == 1, 2], 0.0, atol=1e-9)
 
 
+def test_drive_levelling_follows_a_drifting_offset_and_is_local():
+    """The offset between two drives drifts along the road (GNSS): each stretch is levelled by its own
+    offset, and a block levelled with a 12 m halo gets the same heights as in the whole survey."""
+    from hdmap.classify import _level_drives
+
+    rng = np.random.default_rng(1)
+    n = 400_000
+    xyz = np.column_stack([rng.uniform(0, 200, n), rng.uniform(0, 8, n), np.zeros(n)])
+    src = rng.integers(0, 2, n)
+    drift = 0.01 + 0.04 * xyz[:, 0] / 200  # drive 1 is 1 cm higher at x = 0, 5 cm at x = 200
+    xyz[src == 1, 2] += drift[src == 1]
+    out = _level_drives(xyz, src, 0.25)
+    assert np.all(out[src == 0, 2] == 0.0)
+    assert np.abs(out[src == 1, 2]).max() < 0.004  # within the drift across one 20 m window
+    block = (xyz[:, 0] >= 80) & (xyz[:, 0] < 105)
+    halo = (xyz[:, 0] >= 80 - 12) & (xyz[:, 0] < 105 + 12)
+    part = _level_drives(xyz[halo], src[halo], 0.25)
+    assert np.array_equal(part[block[halo]], out[block])
+
+
 def test_markings_pass_keeps_paint_beside_stray_curb_points():
     """mark_paint (the second pass of a streamed or tiled run) drops paint at a curb's foot like classify
     does, but a few curb points scattered on a lane line must not wipe its dashes."""
