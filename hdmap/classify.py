@@ -193,7 +193,8 @@ def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarra
     Drives of a survey differ by their georeferencing error (a few cm, which
     drifts along a drive); where they overlap, the lowest point per cell of
     each drive gives its vertical offset. The offset of a point is the median
-    over the shared cells of the squares (``LEVEL_BLOCK``, aligned to the
+    (to the millimetre, then the mean within that millimetre) over the shared
+    cells of the squares (``LEVEL_BLOCK``, aligned to the
     coordinate grid) around its own square, 20 m across; the reference is the
     first drive (lowest id) with ``LEVEL_MIN_CELLS`` cells there. So the shift
     of a point depends on the points within about 12 m of it only: a block of a
@@ -214,22 +215,42 @@ def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarra
     if not len(seen_cells):
         return xyz
     low = low[seen_cells]
-    # the square (absolute grid) of every seen cell's centre and of every point, on one padded raster
-    ci, cj = seen_cells // frame.ny, seen_cells % frame.ny
+    # the square (absolute grid) of every occupied cell (a cell lies in one square: both grids are aligned to
+    # the coordinates' zero); only occupied squares are kept (a long diagonal drive's bounding box would
+    # hold millions of empty ones)
+    occupied = np.flatnonzero(np.bincount(cidx[cidx >= 0], minlength=frame.nx * frame.ny))
+    ci, cj = occupied // frame.ny, occupied % frame.ny
     bx = np.floor((frame.x0 + (ci + 0.5) * cell) / LEVEL_BLOCK).astype(np.int64)
     by = np.floor((frame.y0 + (cj + 0.5) * cell) / LEVEL_BLOCK).astype(np.int64)
-    px = np.floor(xyz[:, 0] / LEVEL_BLOCK).astype(np.int64)
-    py = np.floor(xyz[:, 1] / LEVEL_BLOCK).astype(np.int64)
-    bx0, by0 = min(bx.min(), px.min()), min(by.min(), py.min())
-    nbx, nby = int(max(bx.max(), px.max()) - bx0 + 1), int(max(by.max(), py.max()) - by0 + 1)
-    sq = (bx - bx0) * nby + (by - by0)
-    seen = np.stack([_window_sum(np.bincount(sq, np.isfinite(low[:, k]), nbx * nby).reshape(nbx, nby))
-                     for k in range(nd)], axis=-1)
+    bx0, by0 = bx.min() - LEVEL_REACH, by.min() - LEVEL_REACH
+    nby = int(by.max() - by0 + LEVEL_REACH + 1)
+    okey = (bx - bx0) * nby + (by - by0)
+    squares, osq = np.unique(okey, return_inverse=True)
+    ns = len(squares)
+    sq = osq.ravel()[np.searchsorted(occupied, seen_cells)]  # seen cells are occupied
+    cell_sq = np.zeros(frame.nx * frame.ny, np.int64)
+    cell_sq[occupied] = osq.ravel()
+    # each square's neighbours within LEVEL_REACH (-1 where not occupied)
+    offs = [dx * nby + dy for dx in range(-LEVEL_REACH, LEVEL_REACH + 1) for dy in range(-LEVEL_REACH, LEVEL_REACH + 1)]
+    nbrs = []
+    for o in offs:
+        j = np.minimum(np.searchsorted(squares, squares + o), ns - 1)
+        nbrs.append(np.where(squares[j] == squares + o, j, -1))
+
+    def window(a):  # sum over the squares around each (exact: integers)
+        out = np.zeros_like(a)
+        for j in nbrs:
+            ok = j >= 0
+            out[ok] += a[j[ok]]
+        return out
+
+    seen = window(np.stack([np.bincount(sq, np.isfinite(low[:, k]), ns).astype(np.int64) for k in range(nd)],
+                           axis=-1))
     enough = seen >= LEVEL_MIN_CELLS
     ref = np.where(enough.any(axis=-1), np.argmax(enough, axis=-1), -1)
     # per square and drive pair, a histogram of the cells' height differences (1 mm bins): windowed sums
     # of histograms give the median over the squares around each square without sorting
-    shift = np.zeros((nbx, nby, nd))
+    shift = np.zeros((ns, nd))
     nbin = 2 * _LEVEL_BINS
     for k in range(1, nd):
         for r in range(k):
@@ -240,42 +261,30 @@ def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarra
             ok = np.isfinite(d) & (np.abs(d) < _LEVEL_BINS * 1e-3)
             b = np.floor(d[ok] * 1e3).astype(np.int64) + _LEVEL_BINS
             flat = sq[ok] * nbin + b
-            hist = _window_sum(np.bincount(flat, minlength=nbx * nby * nbin).reshape(nbx, nby, nbin))
-            med = _hist_median(hist, np.ones(nbin, bool)[None, None, :])
-            near = np.abs(np.arange(nbin)[None, None, :] - med[..., None]) < 100  # within 0.1 m of it
+            hist = window(np.bincount(flat, minlength=ns * nbin).reshape(ns, nbin))
+            med = _hist_median(hist, np.ones(nbin, bool)[None, :])
+            near = np.abs(np.arange(nbin)[None, :] - med[:, None]) < 100  # within 0.1 m of it
             med2 = _hist_median(hist, near)
             n2 = np.where(near, hist, 0).sum(axis=-1)
             good = use & (n2 >= LEVEL_MIN_CELLS) & (med2 >= 0)
-            # the offset: the mean of the differences in the median's bin (finer than the bins)
-            # (summed as integer micrometres: exact, so a square's offset does not depend on the raster's extent)
-            um = np.round(d[ok] * 1e6).astype(np.int64)
-            sums = np.zeros(nbx * nby * nbin, np.int64)
-            np.add.at(sums, flat, um)
-            sums = _window_sum(sums.reshape(nbx, nby, nbin)) * 1e-6
-            m2 = np.maximum(med2, 0)[..., None]
-            inbin = np.take_along_axis(sums, m2, -1)[..., 0] / np.maximum(np.take_along_axis(hist, m2, -1)[..., 0], 1)
-            shift[..., k] = np.where(good, inbin, shift[..., k])
+            # the offset: the mean of the differences in the median's bin (finer than the bins); summed as
+            # integer micrometres, exactly, so a square's offset does not depend on what else is loaded
+            sums = np.zeros(ns * nbin, np.int64)
+            np.add.at(sums, flat, np.round(d[ok] * 1e6).astype(np.int64))
+            sums = window(sums.reshape(ns, nbin))
+            m2 = np.maximum(med2, 0)[:, None]
+            inbin = (np.take_along_axis(sums, m2, -1)[:, 0] * 1e-6
+                     / np.maximum(np.take_along_axis(hist, m2, -1)[:, 0], 1))
+            shift[:, k] = np.where(good, inbin, shift[:, k])
     if not np.any(shift):
         return xyz
     out = xyz.copy()
-    out[:, 2] -= shift[px - bx0, py - by0, inv]
+    out[:, 2] -= shift[cell_sq[np.maximum(cidx, 0)], inv]
     return out
 
 
 _LEVEL_BINS = 300
 """Height differences between drives are binned by millimetre within +-0.3 m (larger ones are not offsets)."""
-
-
-def _window_sum(a: np.ndarray) -> np.ndarray:
-    """Sum of *a* (first two axes: the squares) over the (2 * LEVEL_REACH + 1)^2 squares around each."""
-    w = LEVEL_REACH
-    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1) + a.shape[2:], np.int64)
-    c[1:, 1:] = a.cumsum(axis=0).cumsum(axis=1)
-    i = np.arange(a.shape[0])
-    j = np.arange(a.shape[1])
-    i0, i1 = np.clip(i - w, 0, a.shape[0]), np.clip(i + w + 1, 0, a.shape[0])
-    j0, j1 = np.clip(j - w, 0, a.shape[1]), np.clip(j + w + 1, 0, a.shape[1])
-    return (c[i1][:, j1] - c[i0][:, j1] - c[i1][:, j0] + c[i0][:, j0])
 
 
 def _hist_median(hist: np.ndarray, mask: np.ndarray) -> np.ndarray:
