@@ -218,7 +218,7 @@ def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarra
     # the square (absolute grid) of every occupied cell (a cell lies in one square: both grids are aligned to
     # the coordinates' zero); only occupied squares are kept (a long diagonal drive's bounding box would
     # hold millions of empty ones)
-    occupied = np.flatnonzero(np.bincount(cidx[cidx >= 0], minlength=frame.nx * frame.ny))
+    occupied = np.flatnonzero(cnt.reshape(frame.nx * frame.ny, nd).any(axis=1))
     ci, cj = occupied // frame.ny, occupied % frame.ny
     bx = np.floor((frame.x0 + (ci + 0.5) * cell) / LEVEL_BLOCK).astype(np.int64)
     by = np.floor((frame.y0 + (cj + 0.5) * cell) / LEVEL_BLOCK).astype(np.int64)
@@ -269,9 +269,8 @@ def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarra
             good = use & (n2 >= LEVEL_MIN_CELLS) & (med2 >= 0)
             # the offset: the mean of the differences in the median's bin (finer than the bins); summed as
             # integer micrometres, exactly, so a square's offset does not depend on what else is loaded
-            sums = np.zeros(ns * nbin, np.int64)
-            np.add.at(sums, flat, np.round(d[ok] * 1e6).astype(np.int64))
-            sums = window(sums.reshape(ns, nbin))
+            um = np.bincount(flat, np.round(d[ok] * 1e6), ns * nbin)  # whole numbers far below 2**53: exact
+            sums = window(um.astype(np.int64).reshape(ns, nbin))
             m2 = np.maximum(med2, 0)[:, None]
             inbin = (np.take_along_axis(sums, m2, -1)[:, 0] * 1e-6
                      / np.maximum(np.take_along_axis(hist, m2, -1)[:, 0], 1))

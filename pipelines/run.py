@@ -155,7 +155,7 @@ def _remove_temp_files(out: Path) -> None:
     Every output is written to such a file and renamed when complete, so a
     leftover one holds nothing that is kept; the step that wrote it is redone.
     """
-    stale = [p for p in out.rglob(".*.part") if is_temp_name(p) and p.is_file()]
+    stale = [p for p in out.rglob("*") if is_temp_name(p) and p.is_file()]
     for p in stale:
         p.unlink(missing_ok=True)
     if stale:
