@@ -529,8 +529,9 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     labels, n = G.label_components(face, 8)
     if n:
         li, lj = np.nonzero(face)
-        count, length, width = G.component_shapes(labels[li, lj], li * frame.cell, lj * frame.cell, n, 0.0)
-        long_ = length + frame.cell >= p["min_length"]
+        # in whole cells: the same for every grid origin (a tile's and the survey's), to the last bit
+        count, length, width = G.component_shapes(labels[li, lj], li, lj, n, 0.0)
+        long_ = length + 1.0 >= p["min_length"] / frame.cell - 1e-9
         long_[0] = False
         face = long_[labels]
         labels = np.where(face, labels, 0)

@@ -26,6 +26,26 @@ __all__ = [
 # --------------------------------------------------------------------------
 # binning
 # --------------------------------------------------------------------------
+EDGE = 1e-6
+"""A point within this share of a cell below a cell edge counts as on the edge (in the cell above).
+
+Coordinates quantised to a LAS scale (1 mm) sit exactly on the edges of
+0.05, 0.1 or 0.25 m cells, about one point in a hundred per axis. Such a grid's
+origin is a multiple of the cell (an absolute grid: a tile and the whole survey
+share their cells), but ``k * 0.1`` is not exact in floating point, so without
+the tolerance the rounding of ``(x - x0) / cell`` would put an edge point in one
+cell for one origin and in the next for another, and a tile's classification
+would depend on its size. Rounding errors are below 1e-8 cells for coordinates
+under 1e8 m and cells of 1 cm or more.
+"""
+
+
+@jit
+def _cell_float(v, v0, inv):
+    """``(v - v0) * inv``, lifted by :data:`EDGE`: a value on a cell edge floors to the cell above it."""
+    return (v - v0) * inv + EDGE
+
+
 def _column(a) -> np.ndarray:
     """float64 1-D view or copy; strided views (a column of an (n, 3) array) are kept as they are
     (the kernels read them in place instead of copying every column first)."""
@@ -45,7 +65,7 @@ def _xy(x, y, cell: float = 1.0):
 
 
 def cell_index(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int) -> np.ndarray:
-    """Flat cell index ``ix * ny + iy`` of each point; -1 outside the grid."""
+    """Flat cell index ``ix * ny + iy`` of each point; -1 outside the grid. Cells as :func:`cell_coords`."""
     x, y = _xy(x, y, cell)
     return _cell_index(x, y, float(x0), float(y0), float(cell), int(nx), int(ny))
 
@@ -56,8 +76,8 @@ def _cell_index(x, y, x0, y0, cell, nx, ny):
     out = np.empty(n, np.int64)
     inv = 1.0 / cell
     for i in prange(n):
-        fx = (x[i] - x0) * inv
-        fy = (y[i] - y0) * inv
+        fx = _cell_float(x[i], x0, inv)
+        fy = _cell_float(y[i], y0, inv)
         if not (fx >= 0 and fy >= 0 and fx < nx and fy < ny):  # NaN fails too
             out[i] = -1
         else:
@@ -101,7 +121,8 @@ def _xy_bounds(x, y, nchunk):
 
 
 def cell_coords(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int):
-    """``(ix, iy)``: ``floor((x - x0) / cell)`` and the same for y, clipped into the grid (NaN gives 0)."""
+    """``(ix, iy)``: ``floor((x - x0) / cell)`` (a point on a cell edge in the cell above it, see
+    :data:`EDGE`) and the same for y, clipped into the grid (NaN gives 0)."""
     x, y = _xy(x, y, cell)
     return _cell_coords(x, y, float(x0), float(y0), float(cell), int(nx), int(ny))
 
@@ -119,8 +140,8 @@ def _cell_coords(x, y, x0, y0, cell, nx, ny):
 
 @jit
 def _clip_cell(v, v0, cell, top):
-    """``floor((v - v0) / cell)`` clipped into ``0..top``; NaN gives 0."""
-    f = np.floor((v - v0) / cell)
+    """``floor((v - v0) / cell)`` (edges as :data:`EDGE` says) clipped into ``0..top``; NaN gives 0."""
+    f = np.floor(_cell_float(v, v0, 1.0 / cell))
     if not f > 0:
         return 0
     return top if f >= top else int(f)
@@ -1136,19 +1157,23 @@ def _component_shapes(labels, x, y, nl, q):
         count[lab] = m
         if m < 2:
             continue
+        # relative to the group's first point: shifting integer cell coordinates by whole cells (another
+        # grid origin) then gives the same sums to the last bit, and georeferenced coordinates keep their digits
+        rx = x[order[a]]
+        ry = y[order[a]]
         mx = 0.0
         my = 0.0
         for k in range(a, b):
-            mx += x[order[k]]
-            my += y[order[k]]
+            mx += x[order[k]] - rx
+            my += y[order[k]] - ry
         mx /= m
         my /= m
         sxx = 0.0
         syy = 0.0
         sxy = 0.0
         for k in range(a, b):
-            dx = x[order[k]] - mx
-            dy = y[order[k]] - my
+            dx = x[order[k]] - rx - mx
+            dy = y[order[k]] - ry - my
             sxx += dx * dx
             syy += dy * dy
             sxy += dx * dy
@@ -1158,8 +1183,8 @@ def _component_shapes(labels, x, y, nl, q):
         u = np.empty(m)
         v = np.empty(m)
         for k in range(a, b):
-            dx = x[order[k]] - mx
-            dy = y[order[k]] - my
+            dx = x[order[k]] - rx - mx
+            dy = y[order[k]] - ry - my
             u[k - a] = dx * ux + dy * uy
             v[k - a] = -dx * uy + dy * ux
         u.sort()
@@ -1256,9 +1281,10 @@ def closest_level(x, y, z, level: np.ndarray, x0: float, y0: float, cell: float)
 def _closest_level(x, y, z, level, x0, y0, cell):
     nx, ny = level.shape
     out = np.full(x.shape[0], np.nan)
+    inv = 1.0 / cell
     for k in prange(x.shape[0]):
-        fi = (x[k] - x0) / cell
-        fj = (y[k] - y0) / cell
+        fi = _cell_float(x[k], x0, inv)
+        fj = _cell_float(y[k], y0, inv)
         if not (fi >= 0 and fj >= 0 and fi < nx and fj < ny):
             continue
         i = int(fi)

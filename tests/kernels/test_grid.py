@@ -196,6 +196,33 @@ def test_bounds_and_cell_coords_of_strided_columns(n, offset):
     np.testing.assert_array_equal(iy, ref_y)
 
 
+@pytest.mark.parametrize("cell", [0.05, 0.1, 0.25])
+def test_cells_of_millimetre_coordinates_do_not_depend_on_the_grid_origin(cell):
+    """LAS coordinates (1 mm steps) sit exactly on the edges of decimetre cells. Two grids whose origins are
+    different multiples of the cell (a tile's and the whole survey's) must put every point in the same
+    absolute cell; ``k * 0.1`` is not exact in floating point, so the plain floor splits edge points."""
+    rng = np.random.default_rng(3)
+    n = 200_000
+    x = np.round(692_000 + rng.uniform(0, 60, n), 3)
+    y = np.round(5_343_500 + rng.uniform(0, 60, n), 3)
+    on_edge = np.isclose(np.mod(np.round(x * 1000), round(cell * 1000)), 0)
+    assert on_edge.mean() > 0.003  # the case really occurs
+    cells = []
+    for k in (0, 7, 263, 1001):
+        x0 = (np.floor(692_000 / cell) - k) * cell
+        y0 = (np.floor(5_343_500 / cell) - k) * cell
+        ix, iy = G.cell_coords(x, y, x0, y0, cell, 10**6, 10**6)
+        idx = G.cell_index(x, y, x0, y0, cell, 10**6, 10**6)
+        np.testing.assert_array_equal(idx, ix * 10**6 + iy)
+        cells.append((ix - k, iy - k))
+    for ix, iy in cells[1:]:
+        np.testing.assert_array_equal(ix, cells[0][0])
+        np.testing.assert_array_equal(iy, cells[0][1])
+    # an edge point lies in the cell above the edge
+    i_edge = np.flatnonzero(on_edge)[0]
+    assert cells[0][0][i_edge] == round((x[i_edge] - 692_000) / cell)
+
+
 def ref_range_sector_keys(xyz, positions, headings, range_bin, nr, na):
     d = xyz - positions
     rng = np.sqrt((d * d).sum(axis=1))

@@ -461,6 +461,19 @@ def check_component_shapes(labels, x, y, n_labels, q=None, atol=1e-9):
     return count, length, width
 
 
+def test_component_shapes_of_cells_are_the_same_for_any_grid_origin():
+    """Integer cell coordinates shifted by whole cells (the same cells in another grid) give the same
+    lengths and widths to the last bit: thresholds on them do not depend on a tile's size."""
+    rng = np.random.default_rng(5)
+    labels, x, y = random_strokes(rng, 30)
+    x, y = np.round(x * 10), np.round(y * 10)
+    base = G.component_shapes(labels, x, y, 30)
+    for shift in (1.0, 263.0, 6_920_000.0):
+        moved = G.component_shapes(labels, x + shift, y + 2 * shift, 30)
+        for a, b in zip(base, moved):
+            np.testing.assert_array_equal(a, b)
+
+
 def random_strokes(rng, n_labels, offset=(0.0, 0.0)):
     """Elongated point clusters (painted strokes) at random angles, labels 0 (background) .. n_labels."""
     labels, xs, ys = [], [], []
