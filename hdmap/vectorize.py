@@ -89,6 +89,10 @@ STAGES = {
         Param("min_length", 2.0, "curbs shorter than this are dropped (m): a curb return at a junction corner is short", 0.0, 100.0),
         Param("border_cell", 0.2, "cell of the road / ground raster for road borders (m)", 0.05, 2.0),
         Param("border_clear", 0.8, "no road border within this distance of a curb (m)", 0.0, 10.0),
+        Param("border_reach", 0.6, "a road-border cell is judged by the road and ground cells within this (m) ...",
+              0.0, 5.0),
+        Param("border_share", 0.25, "... of which road and ground must each make at least this share: a stray road "
+              "patch in the verge or a stray ground cell inside the road is no edge", 0.0, 0.5),
     ]),
     "lanes": ParamSet("lanes", [
         Param("width_range", (2.5, 4.75), "widths a lane may have (m)"),
@@ -815,6 +819,14 @@ def _keys(ix, iy, span):
     return iy * span + ix
 
 
+def _member(sorted_keys: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Whether each of *q* is among *sorted_keys* (sorted, unique)."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(q), bool)
+    j = np.minimum(np.searchsorted(sorted_keys, q), len(sorted_keys) - 1)
+    return sorted_keys[j] == q
+
+
 def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None, barriers=None):
     """Road edges without a curb: road cells next to unsealed ground, away from curbs.
 
@@ -850,6 +862,21 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
             hit = ground[j] == q
             near_ground |= hit
             outward[hit] += np.array([dx, dy]) / math.hypot(dx, dy)
+    # an edge cell has road on one side and ground on the other: both make a fair share of its neighbourhood
+    # (a few grass returns taken for road beyond the edge, or a rough cell inside the road, make none)
+    reach = int(round(p["border_reach"] / cell))
+    if reach > 0 and p["border_share"] > 0 and near_ground.any():
+        cand = road[near_ground]
+        n_road = np.zeros(len(cand))
+        n_ground = np.zeros(len(cand))
+        for dy in range(-reach, reach + 1):
+            for dx in range(-reach, reach + 1):
+                q = cand + dy * span + dx
+                n_road += _member(road, q)
+                n_ground += _member(ground, q)
+        share = n_road / (n_road + n_ground)
+        keep = (share >= p["border_share"]) & (share <= 1.0 - p["border_share"])
+        near_ground[np.flatnonzero(near_ground)[~keep]] = False
     edge = road[near_ground]
     if len(edge) == 0:
         return []

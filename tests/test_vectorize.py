@@ -242,6 +242,31 @@ def test_road_border_heights_follow_the_road_surface():
     assert np.abs(xyz[:, 2] - (480.0 + 0.02 * xyz[:, 0])).max() < 0.03
 
 
+def test_stray_road_points_in_the_verge_and_stray_ground_in_the_road_make_no_border():
+    """A few grass returns taken for road beyond the edge (a patch behind a guard rail) and rough cells
+    taken for ground inside the road: the only border is the edge itself."""
+    from hdmap.vectorize import road_borders
+
+    rng = np.random.default_rng(8)
+    road = np.column_stack([rng.uniform(0, 60, 60_000), rng.uniform(0, 7, 60_000)])
+    ground = np.column_stack([rng.uniform(0, 60, 30_000), rng.uniform(7, 12, 30_000)])
+    # stray road points: single returns along a band 2.5 m out in the verge (one every 0.15 m)
+    stray = np.column_stack([rng.uniform(0, 60, 400), rng.uniform(9.4, 9.8, 400)])
+    # stray ground points: single cells 1 m inside the road every 4 m
+    holes = np.concatenate([np.column_stack([rng.uniform(x, x + 0.15, 5), rng.uniform(5.9, 6.05, 5)])
+                            for x in range(2, 58, 4)])
+    road = np.vstack([road, stray])
+    road = np.column_stack([road, np.full(len(road), 480.0)])
+    borders = road_borders(road, np.vstack([ground, holes]), np.empty((0, 2)))
+    assert borders, "no road border found"
+    xy = np.vstack([b["xyz"][:, :2] for b in borders])
+    assert np.abs(xy[:, 1] - 7.0).max() < 0.2, "a border away from the edge"
+    # without the share test the stray band is traced as a border of its own
+    plain = road_borders(road, np.vstack([ground, holes]), np.empty((0, 2)), params={"border_share": 0.0})
+    assert np.abs(np.vstack([b["xyz"][:, :2] for b in plain])[:, 1] - 7.0).max() > 2.0
+    assert np.ptp(max(borders, key=lambda b: len(b["xyz"]))["xyz"][:, 0]) > 50
+
+
 def test_lane_boundaries_lie_beside_their_lanes(extracted):
     """Every lane's left and right boundary (virtual ones included) runs at half a lane width from its centre."""
     name, m, _, _ = extracted
