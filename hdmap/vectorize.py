@@ -547,6 +547,9 @@ def _hermite(p0, d0, p1, d1, n):
     return h00 * p0 + h10 * L * d0 + h01 * p1 + h11 * L * d1
 
 
+_BORDER_TANGENT_LENGTH = 4.0  # m: road-border pieces shorter than this do not give a bridge its direction
+
+
 def _chain_polyline(chain, step):
     """Concatenate the pieces of a chain, bridging gaps with Hermite curves; returns xy, z and painted flags."""
     xs, zs, painted = [], [], []
@@ -559,6 +562,15 @@ def _chain_polyline(chain, step):
             d1 = xy[min(3, len(xy) - 1)] - xy[0]
             d1 = d1 / (np.hypot(*d1) or 1.0)
             gap = float(np.hypot(*(xy[0] - p0)))
+            if pc.kind == "border" and gap > 0:
+                # a short piece of road border (traced from scattered cells) points anywhere within a few tens
+                # of degrees: bridging along its direction bows the border by a quarter of the gap times that
+                # error; such an end takes the chord's direction instead
+                chord = (xy[0] - p0) / gap
+                if prev_len < _BORDER_TANGENT_LENGTH:
+                    d0 = chord
+                if pc.length < _BORDER_TANGENT_LENGTH:
+                    d1 = chord
             if gap > step:
                 n = int(gap / step)
                 mid = _hermite(p0, d0, xy[0], d1, n)
@@ -570,6 +582,7 @@ def _chain_polyline(chain, step):
         painted.append(np.ones(len(xy), bool))
         dl = xy[-1] - xy[max(len(xy) - 4, 0)]
         prev = (xy[-1], z[-1], dl / (np.hypot(*dl) or 1.0))
+        prev_len = pc.length
     return np.vstack(xs), np.concatenate(zs), np.concatenate(painted)
 
 
@@ -819,6 +832,9 @@ def _keys(ix, iy, span):
     return iy * span + ix
 
 
+_DENSE_CELLS = 1 << 25  # road-border rasters up to this many cells (a 1 km square at 0.2 m) are counted densely
+
+
 def _member(sorted_keys: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Whether each of *q* is among *sorted_keys* (sorted, unique)."""
     if len(sorted_keys) == 0:
@@ -846,10 +862,20 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
         iy = np.floor(xy[:, 1] / cell).astype(np.int64) - int(y0)
         return _keys(ix, iy, span)
 
-    road, inverse = np.unique(keys(road_xy), return_inverse=True)
-    road_z = np.bincount(inverse, road_xyz[:, 2], len(road)) / np.bincount(inverse, minlength=len(road))
-    ground = np.unique(keys(ground_xy))
-    ground = np.setdiff1d(ground, road, assume_unique=True)
+    rows = int(np.floor(allxy[:, 1].max() / cell) - y0) + 4
+    rk, gk = keys(road_xy), keys(ground_xy)
+    if span * rows <= _DENSE_CELLS:
+        # occupied cells by counting (linear in the points; a road's few million points sort slowly)
+        cnt = np.bincount(rk, minlength=span * rows)
+        road = np.flatnonzero(cnt)
+        road_z = np.bincount(rk, road_xyz[:, 2], span * rows)[road] / cnt[road]
+        gcnt = np.bincount(gk, minlength=span * rows)
+        gcnt[road] = 0
+        ground = np.flatnonzero(gcnt)
+    else:
+        road, inverse = np.unique(rk, return_inverse=True)
+        road_z = np.bincount(inverse, road_xyz[:, 2], len(road)) / np.bincount(inverse, minlength=len(road))
+        ground = np.setdiff1d(np.unique(gk), road, assume_unique=True)
     near_ground = np.zeros(len(road), bool)
     outward = np.zeros((len(road), 2))  # towards the ground neighbours
     for dy in (-1, 0, 1):
@@ -865,26 +891,38 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
     # an edge cell has road on one side and ground on the other: both make a fair share of its neighbourhood
     # (a few grass returns taken for road beyond the edge, or a rough cell inside the road, make none)
     reach = int(round(p["border_reach"] / cell))
+    shift = None
     if reach > 0 and p["border_share"] > 0 and near_ground.any():
         cand = road[near_ground]
         n_road = np.zeros(len(cand))
         n_ground = np.zeros(len(cand))
+        toward = np.zeros((len(cand), 2))  # mean offset of the ground cells minus that of the road cells
         for dy in range(-reach, reach + 1):
             for dx in range(-reach, reach + 1):
                 q = cand + dy * span + dx
-                n_road += _member(road, q)
-                n_ground += _member(ground, q)
+                r, g = _member(road, q), _member(ground, q)
+                n_road += r
+                n_ground += g
+                toward += np.outer(g.astype(np.float64) - r, [dx, dy])
         share = n_road / (n_road + n_ground)
         keep = (share >= p["border_share"]) & (share <= 1.0 - p["border_share"])
+        # where the edge crosses the window: a straight edge at distance d from the centre (towards the
+        # ground) leaves the road a share of about 1/2 + d / W of a window W wide
+        normal = toward[keep] / np.maximum(np.hypot(toward[keep, 0], toward[keep, 1]), 1e-9)[:, None]
+        shift = normal * ((share[keep] - 0.5) * (2 * reach + 1) * cell)[:, None]
         near_ground[np.flatnonzero(near_ground)[~keep]] = False
     edge = road[near_ground]
     if len(edge) == 0:
         return []
-    # the edge runs between the last road cell and the first ground cell: half a cell out from the centre
-    out = outward[near_ground]
-    out /= np.maximum(np.hypot(out[:, 0], out[:, 1]), 1e-9)[:, None]
-    ex = (edge % span + int(x0) + 0.5) * cell + 0.5 * cell * out[:, 0]
-    ey = (edge // span + int(y0) + 0.5) * cell + 0.5 * cell * out[:, 1]
+    ex = (edge % span + int(x0) + 0.5) * cell
+    ey = (edge // span + int(y0) + 0.5) * cell
+    if shift is not None:
+        ex, ey = ex + shift[:, 0], ey + shift[:, 1]
+    else:
+        # the edge runs between the last road cell and the first ground cell: half a cell out from the centre
+        out = outward[near_ground]
+        out /= np.maximum(np.hypot(out[:, 0], out[:, 1]), 1e-9)[:, None]
+        ex, ey = ex + 0.5 * cell * out[:, 0], ey + 0.5 * cell * out[:, 1]
     exyz = np.column_stack([ex, ey, road_z[near_ground]])
     if len(curb_xy):
         from scipy.spatial import cKDTree  # noqa: PLC0415
@@ -1111,14 +1149,12 @@ def extract(cloud, classification=None, trajectory=None, params=None, *, road_id
     loc = xyz.copy()
     loc[:, :2] -= origin
     road = (cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING)
-    sample = np.zeros(len(cls), bool)
-    sample[np.flatnonzero(road)[::4]] = True
-    parts = local_vectors(loc, cls, par, road_sample=sample)
+    parts = local_vectors(loc, cls, par)
     return assemble(parts["lines"], parts["curbs"], parts["borders"], parts["markings"], loc[road, :2], trajs,
                     origin, epsg, par, road_id=road_id)
 
 
-def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict, *, road_sample: np.ndarray | None = None) -> dict:
+def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     """The point-bound half of :func:`extract`: boundaries and marking objects of classified points.
 
     Parameters
@@ -1129,11 +1165,6 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict, *, road_sample: n
     cls : (n,) class codes
     par : dict
         Resolved :data:`STAGES` parameters.
-    road_sample : (n,) bool, optional
-        Which road points the road-border raster uses (default every fourth);
-        a batch run passes a choice that depends on the point, not on its
-        position in the array, so neighbouring tiles choose alike.
-
     Returns
     -------
     dict
@@ -1155,11 +1186,9 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict, *, road_sample: n
     cb = shapely.union_all(line_geoms + ([barriers] if barriers is not None else []))
     curbs = curb_lines(curb_xyz, par["curbs"], barriers=cb)
     road = (cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING)
-    if road_sample is None:
-        road_sample = np.zeros(len(cls), bool)
-        road_sample[np.flatnonzero(road)[::4]] = True
-    ground_xy = loc[cls == C.Class.GROUND, :2]
-    borders = road_borders(loc[road & road_sample], ground_xy, curb_xyz[:, :2], par["curbs"], barriers=cb)
+    # every road and ground point: the border lies where each fills half of the cells around it, and a
+    # sample of either (at the sparse far edge of a drive) would shift it
+    borders = road_borders(loc[road], loc[cls == C.Class.GROUND, :2], curb_xyz[:, :2], par["curbs"], barriers=cb)
     return {"lines": lines, "curbs": curbs, "borders": borders, "markings": objs.markings}
 
 

@@ -270,10 +270,8 @@ def vectorize_tile(job: dict) -> dict:
     rec, core, cls = rec[keep], core[keep], cls[keep]
     loc = np.column_stack([rec["x"] - st.origin[0], rec["y"] - st.origin[1], rec["z"]])
     road = np.isin(cls, (C.Class.ROAD_SURFACE, C.Class.ROAD_MARKING))
-    # a road-border raster sample that depends on the point (drive, index), not on the tile
-    sample = ((rec["index"] + rec["drive"].astype(np.int64)) % 4) == 0
     par = resolve_stages(STAGES, job["params"])
-    parts = local_vectors(loc, cls, par, road_sample=sample)
+    parts = local_vectors(loc, cls, par)
     x0, y0, x1, y1 = st.grid.bounds(tile)
     box = (x0 - st.origin[0], y0 - st.origin[1], x1 - st.origin[0], y1 - st.origin[1])
     result = clip_tile(parts, box)
