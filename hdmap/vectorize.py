@@ -89,7 +89,8 @@ STAGES = {
         Param("min_length", 2.0, "curbs shorter than this are dropped (m): a curb return at a junction corner is short", 0.0, 100.0),
         Param("border_cell", 0.2, "cell of the road / ground raster for road borders (m)", 0.05, 2.0),
         Param("border_clear", 0.8, "no road border within this distance of a curb (m)", 0.0, 10.0),
-        Param("border_reach", 0.6, "a road-border cell is judged by the road and ground cells within this (m) ...",
+        Param("border_reach", 0.6, "a road-border cell is judged by the road and ground cells of the square "
+              "window reaching this far around it (m; 0: the first ground cell, without the test below) ...",
               0.0, 5.0),
         Param("border_share", 0.25, "... of which road and ground must each make at least this share: a stray road "
               "patch in the verge or a stray ground cell inside the road is no edge", 0.0, 0.5),
@@ -554,6 +555,7 @@ def _chain_polyline(chain, step):
     """Concatenate the pieces of a chain, bridging gaps with Hermite curves; returns xy, z and painted flags."""
     xs, zs, painted = [], [], []
     prev = None
+    prev_len = 0.0
     for pc, rev in chain:
         xy = pc.xy[::-1] if rev else pc.xy
         z = pc.z[::-1] if rev else pc.z
@@ -846,25 +848,36 @@ def _member(sorted_keys: np.ndarray, q: np.ndarray) -> np.ndarray:
 def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None, barriers=None):
     """Road edges without a curb: road cells next to unsealed ground, away from curbs.
 
-    The height of a border vertex is the mean height of the road points in its cell.
+    On a raster of ``border_cell`` cells, an edge cell is a road cell next to a
+    ground cell where road and ground cells each make at least ``border_share``
+    of the square window of ``border_reach`` around it (a few stray returns of
+    either class make no edge). Its vertex lies where the edge crosses that
+    window: shifted from the cell's centre towards the ground by the road's
+    share above one half times the window's width across the edge, so the
+    border is placed to a fraction of a cell. The height of a vertex is the
+    mean height of the road points in its cell.
     """
     p = STAGES["curbs"].resolve(params or {})
     cell = p["border_cell"]
     if len(road_xyz) == 0 or len(ground_xy) == 0:
         return []
+    reach = int(round(p["border_reach"] / cell))
     road_xy = road_xyz[:, :2]
     allxy = np.vstack([road_xy, ground_xy])
-    x0, y0 = np.floor(allxy.min(axis=0) / cell) - 2
-    span = int(np.floor(allxy[:, 0].max() / cell) - x0) + 4
+    margin = reach + 2  # empty columns on each side: a window never wraps into the next row
+    x0, y0 = np.floor(allxy.min(axis=0) / cell) - margin
+    span = int(np.floor(allxy[:, 0].max() / cell) - x0) + margin + 2
 
     def keys(xy):
         ix = np.floor(xy[:, 0] / cell).astype(np.int64) - int(x0)
         iy = np.floor(xy[:, 1] / cell).astype(np.int64) - int(y0)
         return _keys(ix, iy, span)
 
-    rows = int(np.floor(allxy[:, 1].max() / cell) - y0) + 4
+    rows = int(np.floor(allxy[:, 1].max() / cell) - y0) + margin + 2
     rk, gk = keys(road_xy), keys(ground_xy)
-    if span * rows <= _DENSE_CELLS:
+    # counted densely (linear time; a road's millions of points sort slowly) unless the raster's box is much
+    # larger than the points (a long diagonal drive): then by sorting, in memory bounded by the points
+    if span * rows <= min(_DENSE_CELLS, 2 * len(allxy) + (1 << 20)):
         # occupied cells by counting (linear in the points; a road's few million points sort slowly)
         cnt = np.bincount(rk, minlength=span * rows)
         road = np.flatnonzero(cnt)
@@ -882,15 +895,11 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
         for dx in (-1, 0, 1):
             if dx == 0 and dy == 0:
                 continue
-            q = road + dy * span + dx
-            j = np.searchsorted(ground, q)
-            j = np.minimum(j, len(ground) - 1)
-            hit = ground[j] == q
+            hit = _member(ground, road + dy * span + dx)
             near_ground |= hit
             outward[hit] += np.array([dx, dy]) / math.hypot(dx, dy)
     # an edge cell has road on one side and ground on the other: both make a fair share of its neighbourhood
     # (a few grass returns taken for road beyond the edge, or a rough cell inside the road, make none)
-    reach = int(round(p["border_reach"] / cell))
     shift = None
     if reach > 0 and p["border_share"] > 0 and near_ground.any():
         cand = road[near_ground]
@@ -907,9 +916,11 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
         share = n_road / (n_road + n_ground)
         keep = (share >= p["border_share"]) & (share <= 1.0 - p["border_share"])
         # where the edge crosses the window: a straight edge at distance d from the centre (towards the
-        # ground) leaves the road a share of about 1/2 + d / W of a window W wide
+        # ground, along the unit normal n) leaves the road a share of about 1/2 + d / (W max(|nx|, |ny|)) of
+        # a square window W wide (its chord through the centre is W / max(|nx|, |ny|) long)
         normal = toward[keep] / np.maximum(np.hypot(toward[keep, 0], toward[keep, 1]), 1e-9)[:, None]
-        shift = normal * ((share[keep] - 0.5) * (2 * reach + 1) * cell)[:, None]
+        across = (2 * reach + 1) * cell * np.abs(normal).max(axis=1)
+        shift = normal * ((share[keep] - 0.5) * across)[:, None]
         near_ground[np.flatnonzero(near_ground)[~keep]] = False
     edge = road[near_ground]
     if len(edge) == 0:
@@ -1165,6 +1176,7 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     cls : (n,) class codes
     par : dict
         Resolved :data:`STAGES` parameters.
+
     Returns
     -------
     dict

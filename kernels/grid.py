@@ -35,8 +35,8 @@ origin is a multiple of the cell (an absolute grid: a tile and the whole survey
 share their cells), but ``k * 0.1`` is not exact in floating point, so without
 the tolerance the rounding of ``(x - x0) / cell`` would put an edge point in one
 cell for one origin and in the next for another, and a tile's classification
-would depend on its size. Rounding errors are below 1e-8 cells for coordinates
-under 1e8 m and cells of 1 cm or more.
+would depend on its size. The rounding errors it absorbs stay below 2e-7 cells
+for coordinates under 1e7 m (projected, e.g. UTM northings) and cells of 1 cm or more.
 """
 
 

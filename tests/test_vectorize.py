@@ -267,6 +267,15 @@ def test_stray_road_points_in_the_verge_and_stray_ground_in_the_road_make_no_bor
     assert np.ptp(max(borders, key=lambda b: len(b["xyz"]))["xyz"][:, 0]) > 50
 
 
+def test_road_border_of_ground_only_inside_road_cells_is_empty():
+    """Ground points that all fall in road cells leave no ground cell: no border, and no error."""
+    from hdmap.vectorize import road_borders
+
+    rng = np.random.default_rng(2)
+    road = np.column_stack([rng.uniform(0, 20, 20_000), rng.uniform(0, 5, 20_000), np.full(20_000, 480.0)])
+    assert road_borders(road, road[::50, :2], np.empty((0, 2))) == []
+
+
 def test_lane_boundaries_lie_beside_their_lanes(extracted):
     """Every lane's left and right boundary (virtual ones included) runs at half a lane width from its centre."""
     name, m, _, _ = extracted
