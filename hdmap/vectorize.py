@@ -878,7 +878,6 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
     # counted densely (linear time; a road's millions of points sort slowly) unless the raster's box is much
     # larger than the points (a long diagonal drive): then by sorting, in memory bounded by the points
     if span * rows <= min(_DENSE_CELLS, 2 * len(allxy) + (1 << 20)):
-        # occupied cells by counting (linear in the points; a road's few million points sort slowly)
         cnt = np.bincount(rk, minlength=span * rows)
         road = np.flatnonzero(cnt)
         road_z = np.bincount(rk, road_xyz[:, 2], span * rows)[road] / cnt[road]
@@ -889,15 +888,10 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
         road, inverse = np.unique(rk, return_inverse=True)
         road_z = np.bincount(inverse, road_xyz[:, 2], len(road)) / np.bincount(inverse, minlength=len(road))
         ground = np.setdiff1d(np.unique(gk), road, assume_unique=True)
+    ring = [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dx or dy]
     near_ground = np.zeros(len(road), bool)
-    outward = np.zeros((len(road), 2))  # towards the ground neighbours
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dx == 0 and dy == 0:
-                continue
-            hit = _member(ground, road + dy * span + dx)
-            near_ground |= hit
-            outward[hit] += np.array([dx, dy]) / math.hypot(dx, dy)
+    for dx, dy in ring:
+        near_ground |= _member(ground, road + dy * span + dx)
     # an edge cell has road on one side and ground on the other: both make a fair share of its neighbourhood
     # (a few grass returns taken for road beyond the edge, or a rough cell inside the road, make none)
     shift = None
@@ -930,8 +924,11 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
     if shift is not None:
         ex, ey = ex + shift[:, 0], ey + shift[:, 1]
     else:
-        # the edge runs between the last road cell and the first ground cell: half a cell out from the centre
-        out = outward[near_ground]
+        # the edge runs between the last road cell and the first ground cell: half a cell out from the centre,
+        # towards the ground neighbours
+        out = np.zeros((len(edge), 2))
+        for dx, dy in ring:
+            out[_member(ground, edge + dy * span + dx)] += np.array([dx, dy]) / math.hypot(dx, dy)
         out /= np.maximum(np.hypot(out[:, 0], out[:, 1]), 1e-9)[:, None]
         ex, ey = ex + 0.5 * cell * out[:, 0], ey + 0.5 * cell * out[:, 1]
     exyz = np.column_stack([ex, ey, road_z[near_ground]])
@@ -1234,9 +1231,7 @@ def _road_lookup(road_xy, cell):
 
     def lookup(xy):
         q = np.floor(np.asarray(xy) / cell).astype(np.int64)
-        k = (q[:, 1] - y0) * span + (q[:, 0] - x0)
-        j = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
-        return keys[j] == k
+        return _member(keys, (q[:, 1] - y0) * span + (q[:, 0] - x0))
 
     return lookup
 
