@@ -76,6 +76,8 @@ STAGES = {
         Param("step", 0.5, "vertex spacing of the output polylines (m)", 0.05, 10.0),
         Param("smooth", 1.0, "half window of the moving-average smoothing (m)", 0.0, 20.0),
         Param("min_length", 2.0, "boundaries shorter than this are dropped (m)", 0.0, 100.0),
+        Param("mouth_width", 5.0, "a gap is not bridged where the road opens sideways over at least this length of it "
+              "(a side road's mouth: lines stop at the junction) (m)", 0.5, 100.0),
     ]),
     "curbs": ParamSet("curbs", [
         Param("cell", 0.10, "cell size of the curb raster (m)", 0.02, 1.0),
@@ -285,7 +287,8 @@ def marking_objects(xyz: np.ndarray, params=None) -> Objects:
             rest = pts[~inbar]
             pts = pts[inbar]
             if len(rest) >= p["min_points"]:
-                out.pieces.extend(_split_straight(rest, ci, p["straight_tolerance"], 0.25, p["min_length"], "stroke"))
+                stub = _split_straight(rest, ci, p["straight_tolerance"], 0.25, p["min_length"], "stroke")
+                out.pieces.extend(pc for pc in stub if _leaves_bar(pc, m, u, n, vv0, wmed))
             m, u, n, bu, centre, width, zm, cnt, lo, hi, uu = _profile(pts, 0.25)
             length = hi - lo
             spread = wmed
@@ -316,6 +319,18 @@ def marking_objects(xyz: np.ndarray, params=None) -> Objects:
     _group_bars(bars, p, out)
     _group_arrows(arrows, p, out)
     return out
+
+
+def _leaves_bar(piece, m, u, n, v0, width) -> bool:
+    """Whether a stroke piece split off a bar (centre line ``v = v0`` across *n* from *m*) is a line leaving it.
+
+    The bar's frayed edge also splits into pieces; they run along the bar or hardly
+    get out of it. A line stub (a lane line ending at a stop line) leaves it across.
+    """
+    out = float(np.max(np.abs((piece.xy - m) @ n - v0))) - 0.5 * width
+    d = piece.xy[-1] - piece.xy[0]
+    along = abs(float(d @ u)) >= abs(float(d @ n))  # within 45 degrees of the bar
+    return out >= (1.0 if along else 0.3)
 
 
 class _DisjointSets:
@@ -533,6 +548,80 @@ def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers
             e = int(nxt)
         chains.append(chain)
     return chains
+
+
+#: Cell (m) of the road raster that :func:`split_at_mouths` walks on.
+MOUTH_CELL = 0.5
+#: How far (m) :func:`split_at_mouths` follows the road sideways, and how much farther (m) than along the
+#: road before and after the gap it must reach for a side road's mouth: more than a lane, a parking strip or
+#: a bus bay adds.
+MOUTH_REACH, MOUTH_WIDEN = 12.0, 6.0
+
+
+def _road_extent(lookup, p, d, reach=MOUTH_REACH, step=MOUTH_CELL, hole=3):
+    """How far (m) the road continues from each point *p* (k, 2) in direction *d* (2,), holes under *hole* cells
+    bridged; *reach* at most."""
+    k = np.arange(1, int(round(reach / step)) + hole + 1)
+    q = p[:, None, :] + (k * step)[None, :, None] * d[None, None, :]
+    occ = lookup(q.reshape(-1, 2)).reshape(len(p), len(k))
+    # the first run of *hole* empty cells ends the road
+    run = np.stack([~occ[:, i:len(k) - hole + 1 + i] for i in range(hole)]).all(axis=0)
+    first = np.where(run.any(axis=1), run.argmax(axis=1), len(k) - hole)
+    return np.minimum(first * step, reach)
+
+
+def split_at_mouths(chains, road_lookup, mouth_width: float):
+    """Cut chains where a gap crosses the mouth of a side road.
+
+    Painted lines stop where another road joins; linked across the mouth they
+    would claim paint over the junction (and a dash gap as long as the mouth).
+    A gap is a mouth when, over at least *mouth_width* of its length, the road
+    reaches :data:`MOUTH_WIDEN` farther to one side than it does along the line
+    4, 8 and 12 m before and after the gap (the narrowest of those, so the
+    junction's own flared corners do not count as the regular road). An
+    occluded gap (a parked car) shows less road, not more, and stays linked.
+
+    *road_lookup* is called (once, and only if some gap is long enough) for a
+    function telling whether points lie in a road cell.
+    """
+    if not any(len(ch) > 1 for ch in chains):
+        return chains
+    lookup = None
+    out = []
+    for chain in chains:
+        cur = [chain[0]]
+        for prev, nxt in zip(chain[:-1], chain[1:]):
+            a = (prev[0].xy[0] if prev[1] else prev[0].xy[-1])
+            b = (nxt[0].xy[-1] if nxt[1] else nxt[0].xy[0])
+            gap = float(np.hypot(*(b - a)))
+            if gap >= mouth_width:
+                if lookup is None:
+                    lookup = road_lookup() or (lambda q: np.zeros(len(q), bool))
+                if _is_mouth(lookup, a, b, gap, mouth_width):
+                    out.append(cur)
+                    cur = []
+            cur.append(nxt)
+        out.append(cur)
+    return out
+
+
+def _is_mouth(lookup, a, b, gap, mouth_width):
+    t = (b - a) / gap
+    n = np.array([-t[1], t[0]])
+    inside = a + np.outer(np.arange(0.25, gap, MOUTH_CELL), t)
+    d = np.array([4.0, 8.0, 12.0])
+    outside = np.concatenate([a - np.outer(d, t), b + np.outer(d, t)])
+    outside = outside[lookup(outside)]  # stations on the road only
+    if len(outside) == 0:
+        return False
+    for side in (n, -n):
+        regular = float(_road_extent(lookup, outside, side).min())
+        if regular + MOUTH_WIDEN > MOUTH_REACH:
+            continue  # a road this wide to the side cannot show a mouth within the reach
+        open_ = _road_extent(lookup, inside, side) >= regular + MOUTH_WIDEN
+        if open_.sum() * MOUTH_CELL >= mouth_width:
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------
@@ -1186,15 +1275,24 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     barrier_polys = [shapely.Polygon(m[1]).buffer(0.3) for m in objs.markings if m[0] in ("stop_line", "crosswalk")]
     barriers = shapely.union_all(barrier_polys) if barrier_polys else None
     bp = par["boundaries"]
-    chains = link_pieces(objs.pieces, max_gap=bp["max_gap"], lateral=bp["lateral"], min_radius=bp["min_radius"],
+    pieces = objs.pieces
+    if barriers is not None and pieces:
+        # a stroke lying mostly on a crosswalk or stop line is a frayed bit of it: lines stop short of them
+        transverse = shapely.union_all([shapely.Polygon(m[1]) for m in objs.markings
+                                        if m[0] in ("stop_line", "crosswalk")])
+        geoms = np.array([shapely.linestrings(pc.xy) for pc in pieces], dtype=object)
+        on = shapely.length(shapely.intersection(geoms, transverse)) / np.maximum(shapely.length(geoms), 1e-9)
+        pieces = [pc for pc, f in zip(pieces, on) if f < 0.5]
+    chains = link_pieces(pieces, max_gap=bp["max_gap"], lateral=bp["lateral"], min_radius=bp["min_radius"],
                          barriers=barriers)
+    road = (cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING)
+    chains = split_at_mouths(chains, lambda: _road_lookup(loc[road, :2], MOUTH_CELL), bp["mouth_width"])
     lines = drop_overlaps(boundaries_from_chains(chains, bp), bp["min_length"])
     curb_xyz = loc[cls == C.Class.CURB]
     # curbs and borders never link across painted lines or transverse markings (a junction mouth)
     line_geoms = [shapely.linestrings(b["xyz"][:, :2]) for b in lines]
     cb = shapely.union_all(line_geoms + ([barriers] if barriers is not None else []))
     curbs = curb_lines(curb_xyz, par["curbs"], barriers=cb)
-    road = (cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING)
     # every road and ground point: the border lies where each fills half of the cells around it, and a
     # sample of either (at the sparse far edge of a drive) would shift it
     borders = road_borders(loc[road], loc[cls == C.Class.GROUND, :2], curb_xyz[:, :2], par["curbs"], barriers=cb)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from hdmap.cli import main
 from hdmap.lanemap import LaneMap
-from hdmap.vectorize import (Piece, _resample, boundaries_from_chains, extract, link_pieces, marking_objects)
+from hdmap.vectorize import (Piece, _resample, _road_lookup, boundaries_from_chains, extract, link_pieces,
+                             marking_objects, split_at_mouths)
 
 #: The issue's targets (see benchmarks/extract.py for the full-size run).
 LINE_TARGETS = {"completeness_0.20": 0.97, "correctness_0.20": 0.98, "completeness_0.10": 0.90,
@@ -178,6 +179,68 @@ def test_occluded_solid_line_stays_one_boundary():
     b = boundaries_from_chains(link_pieces([right, left]))
     assert len(b) == 1 and b[0]["pattern"] == "solid"
     assert np.hypot(*np.ptp(b[0]["xyz"][:, :2], axis=0)) == pytest.approx(90, abs=0.1)
+
+
+def _road_cells(*rects, cell=0.25):
+    """Centres of a *cell* grid over rectangles (x0, y0, x1, y1), minus a hole (x0, y0, x1, y1) if named."""
+    pts = []
+    for x0, y0, x1, y1 in rects:
+        gx, gy = np.meshgrid(np.arange(x0 + cell / 2, x1, cell), np.arange(y0 + cell / 2, y1, cell))
+        pts.append(np.column_stack([gx.ravel(), gy.ravel()]))
+    return np.vstack(pts)
+
+
+def _line_with_gap(y_gap0, y_gap1, x=0.0):
+    """Two 3 m strokes of a lane line along y at *x*, the gap between them from y_gap0 to y_gap1."""
+    y1 = np.linspace(y_gap0 - 3.0, y_gap0, 13)
+    y2 = np.linspace(y_gap1, y_gap1 + 3.0, 13)
+    return [Piece(xy=np.column_stack([np.full(13, x), y1]), z=np.zeros(13), width=0.12, component=0),
+            Piece(xy=np.column_stack([np.full(13, x), y2]), z=np.zeros(13), width=0.12, component=1)]
+
+
+@pytest.mark.parametrize("side_road, hole, split", [
+    (True, False, True),    # a side road joins across the gap: the line stops at its mouth
+    (False, False, False),  # plain road: a long dash gap stays linked
+    (False, True, False),   # a parked car's shadow: less road, not more, stays linked
+])
+def test_lines_are_not_linked_across_a_side_roads_mouth(side_road, hole, split):
+    # a 7 m carriageway along y (x from -3.5 to 3.5), the line at x = 0, a 7 m gap from y = 50 to 57
+    road = [(-3.5, 0.0, 3.5, 100.0)]
+    if side_road:
+        road.append((-30.0, 50.0, -3.5, 57.0))  # the side road joins from the left
+    cells = _road_cells(*road)
+    if hole:
+        cells = cells[~((cells[:, 0] < -0.5) & (cells[:, 1] > 50.5) & (cells[:, 1] < 56.5))]
+    chains = link_pieces(_line_with_gap(50.0, 57.0))
+    assert len(chains) == 1  # linked: 7 m is a dash gap or an occlusion to the linker
+    calls = []
+
+    def lookup():
+        calls.append(1)
+        return _road_lookup(cells, 0.5)
+
+    out = split_at_mouths(chains, lookup, mouth_width=5.0)
+    assert len(out) == (2 if split else 1)
+    assert sum(len(c) for c in out) == 2
+    assert len(calls) == 1  # the raster is built once, on demand
+    # a gap shorter than the mouth width is never tested
+    calls.clear()
+    assert len(split_at_mouths(link_pieces(_line_with_gap(50.0, 53.0)), lookup, mouth_width=5.0)) == 1
+    assert not calls
+
+
+def test_frayed_stop_line_edge_makes_no_lane_line():
+    """A lane line ending on a stop line leaves a stub; the bar's frayed edge gives no stroke along the bar."""
+    rng = np.random.default_rng(3)
+    xyz = np.vstack([_fill(_rect(0, 10, 7, 10.5), rng),  # stop line across a 7 m wide road
+                     _fill(_rect(3.44, 4.0, 3.56, 10.0), rng),  # the lane line's last stroke, ending on it
+                     _fill(_rect(0.5, 10.5, 6.5, 10.7), rng, spacing=0.05)])  # sparse returns off the bar's edge
+    objs = marking_objects(xyz)
+    assert [m[0] for m in objs.markings] == ["stop_line"]
+    assert max((pc.length for pc in objs.pieces), default=0.0) >= 2.5, "the lane line's stub is lost"
+    for pc in objs.pieces:
+        d = pc.xy[-1] - pc.xy[0]
+        assert abs(d[0]) < abs(d[1]), f"a stroke runs along the stop line: {pc.xy[[0, -1]]}"
 
 
 def test_extract_empty_and_bad_input():
