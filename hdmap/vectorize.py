@@ -1278,7 +1278,7 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     pieces = objs.pieces
     if barriers is not None and pieces:
         # a stroke lying mostly on a crosswalk or stop line is a frayed bit of it: lines stop short of them
-        transverse = shapely.union_all([shapely.Polygon(m[1]) for m in objs.markings
+        transverse = shapely.union_all([shapely.make_valid(shapely.Polygon(m[1])) for m in objs.markings
                                         if m[0] in ("stop_line", "crosswalk")])
         geoms = np.array([shapely.linestrings(pc.xy) for pc in pieces], dtype=object)
         on = shapely.length(shapely.intersection(geoms, transverse)) / np.maximum(shapely.length(geoms), 1e-9)
