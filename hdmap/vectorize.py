@@ -1272,16 +1272,15 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     """
     mk = loc[cls == C.Class.ROAD_MARKING]
     objs = marking_objects(mk, par["objects"])
-    barrier_polys = [shapely.Polygon(m[1]).buffer(0.3) for m in objs.markings if m[0] in ("stop_line", "crosswalk")]
-    barriers = shapely.union_all(barrier_polys) if barrier_polys else None
+    transverse = [shapely.Polygon(m[1]) for m in objs.markings if m[0] in ("stop_line", "crosswalk")]
+    barriers = shapely.union_all(shapely.buffer(transverse, 0.3)) if transverse else None
     bp = par["boundaries"]
     pieces = objs.pieces
-    if barriers is not None and pieces:
+    if transverse and pieces:
         # a stroke lying mostly on a crosswalk or stop line is a frayed bit of it: lines stop short of them
-        transverse = shapely.union_all([shapely.make_valid(shapely.Polygon(m[1])) for m in objs.markings
-                                        if m[0] in ("stop_line", "crosswalk")])
+        on_bars = shapely.union_all(shapely.make_valid(transverse))
         geoms = np.array([shapely.linestrings(pc.xy) for pc in pieces], dtype=object)
-        on = shapely.length(shapely.intersection(geoms, transverse)) / np.maximum(shapely.length(geoms), 1e-9)
+        on = shapely.length(shapely.intersection(geoms, on_bars)) / np.maximum(shapely.length(geoms), 1e-9)
         pieces = [pc for pc, f in zip(pieces, on) if f < 0.5]
     chains = link_pieces(pieces, max_gap=bp["max_gap"], lateral=bp["lateral"], min_radius=bp["min_radius"],
                          barriers=barriers)
@@ -1319,17 +1318,22 @@ def assemble(lines, curbs, borders, markings, road_xy, trajectories, origin, eps
 
 
 def _road_lookup(road_xy, cell):
-    """A function telling whether points lie in (or next to) a cell with road points."""
+    """A function telling whether points lie in a *cell* with road points (None if there are none)."""
     if len(road_xy) == 0:
         return None
     ij = np.floor(road_xy / cell).astype(np.int64)
-    x0, y0 = ij.min(axis=0) - 2
-    span = int(ij[:, 0].max() - x0) + 4
-    keys = np.unique((ij[:, 1] - y0) * span + (ij[:, 0] - x0))
+    lo, hi = ij.min(axis=0), ij.max(axis=0)
+    span = int(hi[0] - lo[0]) + 1
+    keys = np.unique((ij[:, 1] - lo[1]) * span + (ij[:, 0] - lo[0]))
 
     def lookup(xy):
-        q = np.floor(np.asarray(xy) / cell).astype(np.int64)
-        return _member(keys, (q[:, 1] - y0) * span + (q[:, 0] - x0))
+        f = np.floor(np.asarray(xy, dtype=np.float64).reshape(-1, 2) / cell)
+        # outside the raster's box a key would wrap into a neighbouring row (split_at_mouths walks 13 m out)
+        inside = np.all((f >= lo) & (f <= hi), axis=1)  # NaN fails too
+        q = f[inside].astype(np.int64)
+        out = np.zeros(len(f), bool)
+        out[inside] = _member(keys, (q[:, 1] - lo[1]) * span + (q[:, 0] - lo[0]))
+        return out
 
     return lookup
 

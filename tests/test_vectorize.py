@@ -182,7 +182,7 @@ def test_occluded_solid_line_stays_one_boundary():
 
 
 def _road_cells(*rects, cell=0.25):
-    """Centres of a *cell* grid over rectangles (x0, y0, x1, y1), minus a hole (x0, y0, x1, y1) if named."""
+    """Centres of a *cell* grid over rectangles (x0, y0, x1, y1)."""
     pts = []
     for x0, y0, x1, y1 in rects:
         gx, gy = np.meshgrid(np.arange(x0 + cell / 2, x1, cell), np.arange(y0 + cell / 2, y1, cell))
@@ -196,6 +196,14 @@ def _line_with_gap(y_gap0, y_gap1, x=0.0):
     y2 = np.linspace(y_gap1, y_gap1 + 3.0, 13)
     return [Piece(xy=np.column_stack([np.full(13, x), y1]), z=np.zeros(13), width=0.12, component=0),
             Piece(xy=np.column_stack([np.full(13, x), y2]), z=np.zeros(13), width=0.12, component=1)]
+
+
+def test_road_lookup_is_false_outside_the_road_raster():
+    look = _road_lookup(np.array([[0.25, 2.25], [10.25, 0.25]]), 0.5)
+    assert look(np.array([[0.3, 2.3], [10.4, 0.1]])).all()
+    # beyond the raster's box: a flat key there would name a road cell of another row
+    far = np.array([[13.25, 1.75], [-1.0, 2.25], [0.25, 40.0], [np.nan, 1.0]])
+    assert not look(far).any()
 
 
 @pytest.mark.parametrize("side_road, hole, split", [
