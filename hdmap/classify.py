@@ -550,7 +550,11 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     margin = np.maximum(p["foot_share"] * (hg - lo), p["foot"])
     is_low = zz <= lo + margin
     is_high = (zz >= hg - margin) & (zz < hg + 0.06)
-    between = ~is_low & (zz < hg - margin)
+    # the face itself is (near) vertical: it lies in the zone (within a cell of a face cell, or of a bridged
+    # gap between them). Farther out on the low side a point above the face's low level is road rising with
+    # its cross slope (the low level is the mean of each cell's lowest point, below the surface by the
+    # noise): a band of road taken for curb there, 0.4 m out, doubled the curb line of a dense scan
+    between = ~is_low & (zz < hg - margin) & zone[ix[k], iy[k]]
     # the top of the stone: upper-level points within `width` of the nearest road-level point of the same
     # drive (drives carry their own few centimetres of georeferencing error)
     grp = np.zeros(len(k), np.int64) if groups is None else _small_unique(groups[k], inverse=True)[1]

@@ -258,3 +258,29 @@ def test_curb_runs_are_not_bridged_across_a_side_street():
     straight[100, 100:200] = 1
     straight[100, 260:360] = 2  # the same gap between two straight runs: bridged
     assert _bridge_gaps(straight, 0.1, 7.0, 20.0)[100, 200:260].all()
+
+
+def test_dense_scan_makes_no_second_curb_on_the_road():
+    """A dense scan of a road rising with its cross slope away from a 0.12 m curb: each 0.1 m cell's lowest point
+    lies below the surface by the noise, so road points 0.3-0.4 m out stand more than the face's foot margin above
+    that low level. They are road, not the curb's face (a band of them drew a second curb line 0.4 m out)."""
+    from hdmap.classify import detect_curbs
+
+    rng = np.random.default_rng(7)
+    n_road, n_walk, n_face = 600_000, 200_000, 30_000
+    road = np.column_stack([rng.uniform(0, 12, n_road), rng.uniform(0.0, 4.0, n_road)])
+    road = np.column_stack([road, 0.02 * (4.0 - road[:, 1])])  # 2 % cross slope, lowest at the curb (y = 4)
+    walk = np.column_stack([rng.uniform(0, 12, n_walk), rng.uniform(4.0, 6.0, n_walk)])
+    walk = np.column_stack([walk, 0.12 + 0.02 * (walk[:, 1] - 4.0)])
+    face = np.column_stack([rng.uniform(0, 12, n_face), np.full(n_face, 4.0), rng.uniform(0.0, 0.12, n_face)])
+    xyz = np.vstack([road, walk, face])
+    xyz[:, 1] += rng.normal(0, 0.004, len(xyz))
+    xyz[:, 2] += rng.normal(0, 0.005, len(xyz))
+    curb, _, _ = detect_curbs(xyz, None, np.ones(len(xyz), bool))
+    is_face = np.arange(len(xyz)) >= n_road + n_walk
+    y = xyz[:, 1]
+    out_on_road = ~is_face & (y < 3.75)
+    assert curb[is_face].mean() > 0.8, f"only {curb[is_face].mean():.2f} of the curb face found"
+    assert curb[out_on_road].sum() < 50, (
+        f"{curb[out_on_road].sum()} road points more than 0.25 m from the face taken for curb, "
+        f"at y {np.round(np.quantile(y[out_on_road & curb], [0.1, 0.5, 0.9]), 2) if curb[out_on_road].any() else ''}")
