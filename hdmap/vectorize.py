@@ -1031,7 +1031,10 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
     pieces = []
     for ci, idx in enumerate(_components(exyz, cell, 2, 25)):
         pieces.extend(_split_straight(exyz[idx], ci, 0.08, 0.5, 1.0, "border"))
-    chains = link_pieces(pieces, max_gap=10.0, lateral=0.3, min_radius=10.0, barriers=barriers)
+    chains = link_pieces(pieces, max_gap=p["max_gap"], lateral=0.3, min_radius=10.0, barriers=barriers)
+    # a road without curbs has no corner to stop its border at a side road: the mouth test does
+    lookup = _road_lookup(road_xy, MOUTH_CELL)
+    chains = split_at_mouths(chains, lambda: lookup, STAGES["boundaries"].resolve({})["mouth_width"])
     return boundaries_from_chains(chains, dict(min_length=5.0), kind="road_border")
 
 

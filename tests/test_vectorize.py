@@ -338,6 +338,35 @@ def test_stray_road_points_in_the_verge_and_stray_ground_in_the_road_make_no_bor
     assert np.ptp(max(borders, key=lambda b: len(b["xyz"]))["xyz"][:, 0]) > 50
 
 
+@pytest.mark.parametrize("gap", ["shadow", "side_road"])
+def test_road_border_links_across_a_shadow_but_not_a_side_road(gap):
+    """A lorry hides 12 m of a curbless road's edge: one border. A side road 7 m wide joins there instead: the
+    border stops at its mouth (no curb corners to stop it)."""
+    from hdmap.vectorize import road_borders
+
+    rng = np.random.default_rng(5)
+    road = np.column_stack([rng.uniform(0, 80, 80_000), rng.uniform(0, 7, 80_000)])
+    ground = np.column_stack([rng.uniform(0, 80, 40_000), rng.uniform(7, 11, 40_000)])
+    if gap == "shadow":  # nothing seen from x = 30 to 42 beyond 4 m from the drive
+        road = road[~((road[:, 0] > 30) & (road[:, 0] < 42) & (road[:, 1] > 4))]
+        ground = ground[~((ground[:, 0] > 30) & (ground[:, 0] < 42))]
+    else:  # the side road's asphalt from x = 30 to 37, up to y = 25
+        ground = ground[~((ground[:, 0] > 30) & (ground[:, 0] < 37))]
+        road = np.vstack([road, np.column_stack([rng.uniform(30, 37, 20_000), rng.uniform(7, 25, 20_000)])])
+        ground = np.vstack([ground, np.column_stack([rng.uniform(24, 30, 8_000), rng.uniform(11, 25, 8_000)]),
+                            np.column_stack([rng.uniform(37, 43, 8_000), rng.uniform(11, 25, 8_000)])])
+    road = np.column_stack([road, np.full(len(road), 480.0)])
+    borders = road_borders(road, ground, np.empty((0, 2)))
+    along = [b["xyz"] for b in borders if np.ptp(b["xyz"][:, 0]) > 10]  # the main road's edge, not the side road's
+    assert all(np.abs(xyz[:, 1] - 7.0).max() < 0.3 for xyz in along)
+    if gap == "shadow":
+        assert len(along) == 1 and np.ptp(along[0][:, 0]) > 75, [np.ptp(b[:, 0]) for b in along]
+    else:
+        assert len(along) == 2
+        xs = np.vstack(along)[:, 0]
+        assert not ((xs > 31) & (xs < 36)).any(), "the border is drawn across the side road's mouth"
+
+
 def test_road_border_of_ground_only_inside_road_cells_is_empty():
     """Ground points that all fall in road cells leave no ground cell: no border, and no error."""
     from hdmap.vectorize import road_borders
