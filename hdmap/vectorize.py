@@ -77,7 +77,7 @@ STAGES = {
         Param("smooth", 1.0, "half window of the moving-average smoothing (m)", 0.0, 20.0),
         Param("min_length", 2.0, "boundaries shorter than this are dropped (m)", 0.0, 100.0),
         Param("mouth_width", 5.0, "a gap is not bridged where the road opens sideways over at least this length of it "
-              "(a side road's mouth: lines stop at the junction) (m)", 0.5, 100.0),
+              "(a side road's mouth: lines and road borders stop at the junction) (m)", 0.5, 100.0),
     ]),
     "curbs": ParamSet("curbs", [
         Param("cell", 0.10, "cell size of the curb raster (m)", 0.02, 1.0),
@@ -86,7 +86,7 @@ STAGES = {
         Param("corner_radius", 1.0, "curb cells whose neighbours within this radius (m) ...", 0.1, 5.0),
         Param("corner_linearity", 0.9, "... are less linear than this (1 - lambda2 / lambda1) are corners, where curbs "
               "are cut before they are traced; 0 switches the cut off", 0.0, 1.0),
-        Param("max_gap", 20.0, "longest gap bridged along a curb (parked cars) (m)", 0.5, 100.0),
+        Param("max_gap", 20.0, "longest gap bridged along a curb or a road border (parked cars, lorries) (m)", 0.5, 100.0),
         Param("lateral", 0.25, "largest lateral misalignment of linked curb pieces (m)", 0.01, 2.0),
         Param("min_length", 2.0, "curbs shorter than this are dropped (m): a curb return at a junction corner is short", 0.0, 100.0),
         Param("border_cell", 0.2, "cell of the road / ground raster for road borders (m)", 0.05, 2.0),
@@ -934,7 +934,8 @@ def _member(sorted_keys: np.ndarray, q: np.ndarray) -> np.ndarray:
     return sorted_keys[j] == q
 
 
-def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None, barriers=None):
+def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None, barriers=None,
+                 mouth_width: float | None = None):
     """Road edges without a curb: road cells next to unsealed ground, away from curbs.
 
     On a raster of ``border_cell`` cells, an edge cell is a road cell next to a
@@ -945,8 +946,14 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
     share above one half times the window's width across the edge, so the
     border is placed to a fraction of a cell. The height of a vertex is the
     mean height of the road points in its cell.
+
+    Pieces are linked across gaps up to ``max_gap`` (a lorry's shadow) but not
+    across the mouth of a side road at least *mouth_width* wide (default:
+    ``boundaries.mouth_width``; see :func:`split_at_mouths`).
     """
     p = STAGES["curbs"].resolve(params or {})
+    if mouth_width is None:
+        mouth_width = STAGES["boundaries"].resolve({})["mouth_width"]
     cell = p["border_cell"]
     if len(road_xyz) == 0 or len(ground_xy) == 0:
         return []
@@ -1033,8 +1040,7 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
         pieces.extend(_split_straight(exyz[idx], ci, 0.08, 0.5, 1.0, "border"))
     chains = link_pieces(pieces, max_gap=p["max_gap"], lateral=0.3, min_radius=10.0, barriers=barriers)
     # a road without curbs has no corner to stop its border at a side road: the mouth test does
-    lookup = _road_lookup(road_xy, MOUTH_CELL)
-    chains = split_at_mouths(chains, lambda: lookup, STAGES["boundaries"].resolve({})["mouth_width"])
+    chains = split_at_mouths(chains, lambda: _road_lookup(road_xy, MOUTH_CELL), mouth_width)
     return boundaries_from_chains(chains, dict(min_length=5.0), kind="road_border")
 
 
@@ -1297,7 +1303,8 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     curbs = curb_lines(curb_xyz, par["curbs"], barriers=cb)
     # every road and ground point: the border lies where each fills half of the cells around it, and a
     # sample of either (at the sparse far edge of a drive) would shift it
-    borders = road_borders(loc[road], loc[cls == C.Class.GROUND, :2], curb_xyz[:, :2], par["curbs"], barriers=cb)
+    borders = road_borders(loc[road], loc[cls == C.Class.GROUND, :2], curb_xyz[:, :2], par["curbs"], barriers=cb,
+                           mouth_width=bp["mouth_width"])
     return {"lines": lines, "curbs": curbs, "borders": borders, "markings": objs.markings}
 
 
