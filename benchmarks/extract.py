@@ -2,8 +2,8 @@
 
     python benchmarks/extract.py [--length 200] [--rate 250000]
 
-For the presets urban, tempus-b13 and motorway (fixed seeds, every distractor
-on, two passes in opposite directions), each
+For the presets urban, tempus-b13, motorway and junction (fixed seeds, every
+distractor on, two passes in opposite directions), each
 in a fresh process: simulate, classify both drives together (``classify_file``),
 extract the map from the classified drives with their trajectories (as
 ``hdmap extract`` does, LAZ reading included) and evaluate it against the truth
@@ -29,8 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import peak_rss_bytes, run_child, write_result  # noqa: E402
 
-PRESETS = ("urban", "tempus-b13", "motorway")
-SEEDS = {"urban": 11, "tempus-b13": 11, "motorway": 11}
+#: The issue names urban, tempus-b13 and motorway; junction (a four-way crossing of two town streets, only
+#: one of them driven) is measured too, as a scene the stages were not built on.
+PRESETS = ("urban", "tempus-b13", "motorway", "junction")
+ISSUE_PRESETS = ("urban", "tempus-b13", "motorway")
+SEEDS = {"urban": 11, "tempus-b13": 11, "motorway": 11, "junction": 11}
 
 #: The issue's targets: (metric path, comparison, value).
 TARGETS = [
@@ -148,6 +151,9 @@ def main() -> None:
         "summary": {
             "targets_missed": {p: [k for k, v in r["targets_held"].items() if v is False] for p, r in presets.items()},
             "all_targets_held": all(v is not False for r in presets.values() for v in r["targets_held"].values()),
+            # the issue's presets alone (junction is measured beyond them)
+            "issue_presets_held": all(v is not False for name, r in presets.items() if name in ISSUE_PRESETS
+                                      for v in r["targets_held"].values()),
             "max_s_per_km": max(r["s_per_km"] for r in presets.values()),
         },
     })
