@@ -1260,6 +1260,33 @@ def extract(cloud, classification=None, trajectory=None, params=None, *, road_id
                     origin, epsg, par, road_id=road_id)
 
 
+#: Clearance (m) of a link barrier around a stop line or crosswalk, and how far (m) from each end of a stop
+#: line a link may still pass: the lane line a stop line ends at runs on past the bar's end.
+BARRIER_CLEARANCE, STOP_LINE_END = 0.3, 0.5
+
+
+def _link_barrier(kind: str, box) -> shapely.Geometry:
+    """The area no link may cross around a transverse marking (its outline *box*, four corners).
+
+    A crosswalk bars links over its whole outline plus :data:`BARRIER_CLEARANCE`.
+    A stop line bars them across its width plus that clearance but only up to
+    :data:`STOP_LINE_END` from each end: the stop line ends at the lane's
+    boundary, whose dashes continue past the bar's end (a dash often touches
+    or crosses it) and must link there.
+    """
+    box = np.asarray(box, dtype=np.float64)
+    if kind != "stop_line":
+        return shapely.buffer(shapely.Polygon(box), BARRIER_CLEARANCE)
+    m, u, n = _pca(box)
+    d = box - m
+    uu, vv = d @ u, d @ n
+    u0, u1 = uu.min() + STOP_LINE_END, uu.max() - STOP_LINE_END
+    if u1 <= u0:  # a bar shorter than both ends' passages: nothing to bar
+        return shapely.Polygon()
+    v0, v1 = vv.min() - BARRIER_CLEARANCE, vv.max() + BARRIER_CLEARANCE
+    return shapely.Polygon([m + a * u + b * n for a, b in ((u0, v0), (u1, v0), (u1, v1), (u0, v1))])
+
+
 def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     """The point-bound half of :func:`extract`: boundaries and marking objects of classified points.
 
@@ -1282,7 +1309,8 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     mk = loc[cls == C.Class.ROAD_MARKING]
     objs = marking_objects(mk, par["objects"])
     transverse = [shapely.Polygon(m[1]) for m in objs.markings if m[0] in ("stop_line", "crosswalk")]
-    barriers = shapely.union_all(shapely.buffer(transverse, 0.3)) if transverse else None
+    barriers = shapely.union_all([_link_barrier(m[0], m[1]) for m in objs.markings
+                                  if m[0] in ("stop_line", "crosswalk")]) if transverse else None
     bp = par["boundaries"]
     pieces = objs.pieces
     if transverse and pieces:

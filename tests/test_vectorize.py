@@ -237,6 +237,19 @@ def test_lines_are_not_linked_across_a_side_roads_mouth(side_road, hole, split):
     assert not calls
 
 
+@pytest.mark.parametrize("x, linked", [(0.0, True), (0.15, True), (1.6, False), (3.1, True), (-0.6, True)])
+def test_links_pass_a_stop_lines_ends_but_do_not_cross_it(x, linked):
+    """A stop line across the lane from x = 0 to 3.25 ends at the centre line (x = 0), whose dashes run on past
+    its end: they link there. A line would have to cross the bar's middle to reach x = 1.6: it does not link."""
+    from hdmap.vectorize import _link_barrier
+
+    bar = np.array([[0.0, 7.0], [3.25, 7.0], [3.25, 7.5], [0.0, 7.5]])
+    pieces = _line_with_gap(4.0, 10.0, x=x)
+    assert len(link_pieces(pieces, barriers=_link_barrier("stop_line", bar))) == (1 if linked else 2)
+    # a crosswalk bars its whole outline
+    assert len(link_pieces(pieces, barriers=_link_barrier("crosswalk", bar))) == (1 if x < -0.3 else 2)
+
+
 def test_frayed_stop_line_edge_makes_no_lane_line():
     """A lane line ending on a stop line leaves a stub; the bar's frayed edge gives no stroke along the bar."""
     rng = np.random.default_rng(3)
