@@ -15,8 +15,9 @@ a few array passes:
    high noise (18) above.
 3. **Curbs** (:func:`detect_curbs`): on a 0.1 m grid of the lowest ground
    point, a step of 0.05-0.30 m between two flat levels over at most 0.1 m, in
-   any of eight directions; points between the two levels (the face) and on the
-   upper level within the curb-stone width of the face are curb (67).
+   any of eight directions; points between the two levels within a cell of a
+   face cell (the face) and on the upper level within the curb-stone width of
+   the face are curb (67).
 4. **Road surface** (:func:`detect_road`): ground that is smooth and connected
    to the trajectory footprint without crossing a curb or a step (11); other
    ground stays 2.
@@ -504,14 +505,16 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     On a fine grid of the lowest ground point per cell, face cells are found
     with :func:`hdmap.kernels.grid.curb_steps` (a step between two flat,
     smooth levels). Each ground point near a face is then placed relative to
-    that face: points between the two levels are the face itself, points on the
-    upper level within ``width`` behind the face are the curb stone's top.
+    that face: points between the two levels within the zone (below) are the
+    face itself, points on the upper level within ``width`` behind the face are
+    the curb stone's top.
 
     *groups* (e.g. the drive of each point) lets every drive place the face on
     its own: drives carry their own georeferencing error of a few centimetres.
 
     Returns ``(curb_points, frame, zone)``: *zone* marks cells of the curb grid
-    within one cell of a face (the barrier the road does not cross).
+    within one cell of a face or of a bridged gap between aligned faces (the
+    barrier the road does not cross).
     """
     p = STAGES["curbs"].resolve(params)
     frame = _Frame.around(xyz[:, :2], p["cell"])

@@ -17,8 +17,9 @@ The chain, each step a function of plain data:
    holds: with ``e1`` the offset of the far end from the near piece's tangent
    and ``e2`` the reverse, ``(e1 - e2) / 2`` is the lateral misalignment
    (zero on any smooth curve) and ``(e1 + e2) / 2`` the bend. Links never
-   cross a stop line or a crosswalk. A linked chain is cut where the pattern
-   changes (dashes to a solid line); dashed parts get the median stroke and
+   cross a crosswalk or a stop line (links of up to 8 m pass within 0.5 m of
+   a stop line's ends, where the lane line it ends at runs on). A linked chain
+   is cut where the pattern changes (dashes to a solid line); dashed parts get the median stroke and
    gap; the kind follows the painted width (Schmalstrich / Breitstrich).
 3. **Curbs and road borders** (:func:`curb_lines`, :func:`road_borders`): curb
    points (class 67) go through the same piece/link machinery; where road
@@ -468,12 +469,14 @@ def _canonical_order(pieces):
     return [pieces[i] for i in order]
 
 
-def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers=None):
+def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers=None, far_barriers=None,
+                far_gap=math.inf):
     """Link pieces end to end; returns chains as lists of ``(piece, reversed)`` in travel order.
 
     The result does not depend on the order of *pieces*: they are sorted by
     geometry first and candidate links are taken best first with ties broken
-    by that order. *barriers* is an optional shapely geometry no link may cross.
+    by that order. *barriers* is an optional shapely geometry no link may cross,
+    *far_barriers* one no link longer than *far_gap* may cross.
     """
     pieces = _canonical_order(pieces)
     npc = len(pieces)
@@ -515,6 +518,12 @@ def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers
         segs = shapely.linestrings(np.stack([P[[c[1] for c in cands]], P[[c[2] for c in cands]]], axis=1))
         crosses = shapely.intersects(segs, barriers)
         cands = [c for c, x in zip(cands, crosses) if not x]
+    if far_barriers is not None and not far_barriers.is_empty and cands:
+        far = [c for c in cands if np.hypot(*(P[c[2]] - P[c[1]])) > far_gap]
+        if far:
+            segs = shapely.linestrings(np.stack([P[[c[1] for c in far]], P[[c[2] for c in far]]], axis=1))
+            blocked = {(c[1], c[2]) for c, x in zip(far, shapely.intersects(segs, far_barriers)) if x}
+            cands = [c for c in cands if (c[1], c[2]) not in blocked]
     used = np.zeros(2 * npc, bool)
     link = -np.ones(2 * npc, np.int64)
     sets = _DisjointSets(npc)
@@ -935,7 +944,7 @@ def _member(sorted_keys: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarray, params=None, barriers=None,
-                 mouth_width: float | None = None):
+                 mouth_width: float | None = None, road_lookup=None):
     """Road edges without a curb: road cells next to unsealed ground, away from curbs.
 
     On a raster of ``border_cell`` cells, an edge cell is a road cell next to a
@@ -949,7 +958,9 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
 
     Pieces are linked across gaps up to ``max_gap`` (a lorry's shadow) but not
     across the mouth of a side road at least *mouth_width* wide (default:
-    ``boundaries.mouth_width``; see :func:`split_at_mouths`).
+    ``boundaries.mouth_width``; see :func:`split_at_mouths`). *road_lookup*
+    (optional) builds the road raster of that test, as :func:`split_at_mouths`
+    takes it (default: from *road_xyz*).
     """
     p = STAGES["curbs"].resolve(params or {})
     if mouth_width is None:
@@ -1040,7 +1051,7 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
         pieces.extend(_split_straight(exyz[idx], ci, 0.08, 0.5, 1.0, "border"))
     chains = link_pieces(pieces, max_gap=p["max_gap"], lateral=0.3, min_radius=10.0, barriers=barriers)
     # a road without curbs has no corner to stop its border at a side road: the mouth test does
-    chains = split_at_mouths(chains, lambda: _road_lookup(road_xy, MOUTH_CELL), mouth_width)
+    chains = split_at_mouths(chains, road_lookup or (lambda: _road_lookup(road_xy, MOUTH_CELL)), mouth_width)
     return boundaries_from_chains(chains, dict(min_length=5.0), kind="road_border")
 
 
@@ -1261,21 +1272,23 @@ def extract(cloud, classification=None, trajectory=None, params=None, *, road_id
 
 
 #: Clearance (m) of a link barrier around a stop line or crosswalk, and how far (m) from each end of a stop
-#: line a link may still pass: the lane line a stop line ends at runs on past the bar's end.
-BARRIER_CLEARANCE, STOP_LINE_END = 0.3, 0.5
+#: line a link may still pass: the lane line a stop line ends at runs on past the bar's end. Only links up to
+#: STOP_LINE_PASS_GAP (m) long pass there (a dash gap): a longer one would carry a centre line across a junction.
+BARRIER_CLEARANCE, STOP_LINE_END, STOP_LINE_PASS_GAP = 0.3, 0.5, 8.0
 
 
-def _link_barrier(kind: str, box) -> shapely.Geometry:
+def _link_barrier(kind: str, box, *, passage: bool = True) -> shapely.Geometry:
     """The area no link may cross around a transverse marking (its outline *box*, four corners).
 
     A crosswalk bars links over its whole outline plus :data:`BARRIER_CLEARANCE`.
     A stop line bars them across its width plus that clearance but only up to
     :data:`STOP_LINE_END` from each end: the stop line ends at the lane's
     boundary, whose dashes continue past the bar's end (a dash often touches
-    or crosses it) and must link there.
+    or crosses it) and must link there. With *passage* False a stop line bars
+    its whole outline too (for links longer than :data:`STOP_LINE_PASS_GAP`).
     """
     box = np.asarray(box, dtype=np.float64)
-    if kind != "stop_line":
+    if kind != "stop_line" or not passage:
         return shapely.buffer(shapely.Polygon(box), BARRIER_CLEARANCE)
     m, u, n = _pca(box)
     d = box - m
@@ -1308,9 +1321,12 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     """
     mk = loc[cls == C.Class.ROAD_MARKING]
     objs = marking_objects(mk, par["objects"])
-    transverse = [shapely.Polygon(m[1]) for m in objs.markings if m[0] in ("stop_line", "crosswalk")]
-    barriers = shapely.union_all([_link_barrier(m[0], m[1]) for m in objs.markings
-                                  if m[0] in ("stop_line", "crosswalk")]) if transverse else None
+    bars = [m for m in objs.markings if m[0] in ("stop_line", "crosswalk")]
+    transverse = [shapely.Polygon(m[1]) for m in bars]
+    barriers = shapely.union_all([_link_barrier(m[0], m[1]) for m in bars]) if bars else None
+    # stop lines whole, for the links too long to be a dash gap beside a stop line's end
+    whole = shapely.union_all([_link_barrier(m[0], m[1], passage=False) for m in bars if m[0] == "stop_line"]) \
+        if any(m[0] == "stop_line" for m in bars) else None
     bp = par["boundaries"]
     pieces = objs.pieces
     if transverse and pieces:
@@ -1320,19 +1336,26 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
         on = shapely.length(shapely.intersection(geoms, on_bars)) / np.maximum(shapely.length(geoms), 1e-9)
         pieces = [pc for pc, f in zip(pieces, on) if f < 0.5]
     chains = link_pieces(pieces, max_gap=bp["max_gap"], lateral=bp["lateral"], min_radius=bp["min_radius"],
-                         barriers=barriers)
+                         barriers=barriers, far_barriers=whole, far_gap=STOP_LINE_PASS_GAP)
     road = (cls == C.Class.ROAD_SURFACE) | (cls == C.Class.ROAD_MARKING)
-    chains = split_at_mouths(chains, lambda: _road_lookup(loc[road, :2], MOUTH_CELL), bp["mouth_width"])
+    built = []
+
+    def road_lookup():  # built once, and only if a gap of the lines or the borders needs it
+        if not built:
+            built.append(_road_lookup(loc[road, :2], MOUTH_CELL))
+        return built[0]
+
+    chains = split_at_mouths(chains, road_lookup, bp["mouth_width"])
     lines = drop_overlaps(boundaries_from_chains(chains, bp), bp["min_length"])
     curb_xyz = loc[cls == C.Class.CURB]
-    # curbs and borders never link across painted lines or transverse markings (a junction mouth)
+    # curbs and borders never link across painted lines, crosswalks or the body of a stop line (a junction mouth)
     line_geoms = [shapely.linestrings(b["xyz"][:, :2]) for b in lines]
     cb = shapely.union_all(line_geoms + ([barriers] if barriers is not None else []))
     curbs = curb_lines(curb_xyz, par["curbs"], barriers=cb)
     # every road and ground point: the border lies where each fills half of the cells around it, and a
     # sample of either (at the sparse far edge of a drive) would shift it
     borders = road_borders(loc[road], loc[cls == C.Class.GROUND, :2], curb_xyz[:, :2], par["curbs"], barriers=cb,
-                           mouth_width=bp["mouth_width"])
+                           mouth_width=bp["mouth_width"], road_lookup=road_lookup)
     return {"lines": lines, "curbs": curbs, "borders": borders, "markings": objs.markings}
 
 

@@ -243,9 +243,17 @@ def test_links_pass_a_stop_lines_ends_but_do_not_cross_it(x, linked):
     its end: they link there. A line would have to cross the bar's middle to reach x = 1.6: it does not link."""
     from hdmap.vectorize import _link_barrier
 
+    from hdmap.vectorize import STOP_LINE_PASS_GAP
+
     bar = np.array([[0.0, 7.0], [3.25, 7.0], [3.25, 7.5], [0.0, 7.5]])
     pieces = _line_with_gap(4.0, 10.0, x=x)
-    assert len(link_pieces(pieces, barriers=_link_barrier("stop_line", bar))) == (1 if linked else 2)
+    kw = dict(barriers=_link_barrier("stop_line", bar), far_barriers=_link_barrier("stop_line", bar, passage=False),
+              far_gap=STOP_LINE_PASS_GAP)
+    assert len(link_pieces(pieces, **kw)) == (1 if linked else 2)
+    # a link too long for a dash gap does not pass the end either: it would carry a line across a junction
+    long_gap = _line_with_gap(0.0, 15.0, x=x)
+    assert len(link_pieces(long_gap, **kw)) == (1 if x < -0.3 else 2)
+    assert len(link_pieces(long_gap, max_gap=20.0)) == 1  # without the bar they link
     # a crosswalk bars its whole outline
     assert len(link_pieces(pieces, barriers=_link_barrier("crosswalk", bar))) == (1 if x < -0.3 else 2)
 
