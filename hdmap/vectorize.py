@@ -514,16 +514,16 @@ def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers
             continue
         cands.append((mis + 0.01 * gap, min(a, b), max(a, b)))
     cands.sort()
-    if barriers is not None and not barriers.is_empty and cands:
-        segs = shapely.linestrings(np.stack([P[[c[1] for c in cands]], P[[c[2] for c in cands]]], axis=1))
-        crosses = shapely.intersects(segs, barriers)
-        cands = [c for c, x in zip(cands, crosses) if not x]
-    if far_barriers is not None and not far_barriers.is_empty and cands:
-        far = [c for c in cands if np.hypot(*(P[c[2]] - P[c[1]])) > far_gap]
+    near = barriers is not None and not barriers.is_empty
+    far = far_barriers is not None and not far_barriers.is_empty
+    if (near or far) and cands:
+        p1, p2 = P[[c[1] for c in cands]], P[[c[2] for c in cands]]
+        segs = shapely.linestrings(np.stack([p1, p2], axis=1))
+        keep = ~shapely.intersects(segs, barriers) if near else np.ones(len(cands), bool)
         if far:
-            segs = shapely.linestrings(np.stack([P[[c[1] for c in far]], P[[c[2] for c in far]]], axis=1))
-            blocked = {(c[1], c[2]) for c, x in zip(far, shapely.intersects(segs, far_barriers)) if x}
-            cands = [c for c in cands if (c[1], c[2]) not in blocked]
+            long_ = keep & (np.hypot(*(p2 - p1).T) > far_gap)
+            keep[long_] = ~shapely.intersects(segs[long_], far_barriers)
+        cands = [c for c, k in zip(cands, keep) if k]
     used = np.zeros(2 * npc, bool)
     link = -np.ones(2 * npc, np.int64)
     sets = _DisjointSets(npc)
@@ -1325,8 +1325,8 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     transverse = [shapely.Polygon(m[1]) for m in bars]
     barriers = shapely.union_all([_link_barrier(m[0], m[1]) for m in bars]) if bars else None
     # stop lines whole, for the links too long to be a dash gap beside a stop line's end
-    whole = shapely.union_all([_link_barrier(m[0], m[1], passage=False) for m in bars if m[0] == "stop_line"]) \
-        if any(m[0] == "stop_line" for m in bars) else None
+    stops = [m[1] for m in bars if m[0] == "stop_line"]
+    whole = shapely.union_all([_link_barrier("stop_line", box, passage=False) for box in stops]) if stops else None
     bp = par["boundaries"]
     pieces = objs.pieces
     if transverse and pieces:
