@@ -67,6 +67,15 @@ STAGES = {
         Param("arrow_length", (2.5, 10.0), "length range of arrows (m)"),
         Param("arrow_area", 0.6, "smallest painted area of an arrow (m^2); tar snakes and cracks are thinner", 0.0, 20.0),
         Param("stop_line_length", 2.5, "shortest stop line: one lane (m)", 0.5, 20.0),
+        Param("speck_gap", 1.5, "specks of paint (objects too small to judge alone) up to this far apart along a "
+              "straight line are one sparse stroke: far from the scanner its scan lines cross a line 0.3-1.3 m "
+              "apart (m)", 0.1, 10.0),
+        Param("speck_count", 4, "fewest specks in a sparse stroke", 2, 1000),
+        Param("speck_tolerance", 0.05, "largest distance of a speck's centre from its sparse stroke's line (m)",
+              0.005, 1.0),
+        Param("speck_alone", 5.0, "a sparsely sampled stroke linked to nothing is a line only if at least this long: "
+              "shorter, it may be the shaft of an arrow whose head was not seen (5 m: a straight arrow in town, "
+              "RMS) (m)", 0.0, 100.0),
     ]),
     "boundaries": ParamSet("boundaries", [
         Param("max_gap", 20.0, "longest gap bridged between strokes: dash gaps plus occlusions (m)", 1.0, 100.0),
@@ -124,6 +133,7 @@ class Piece:
     width: float
     component: int
     kind: str = "stroke"  # stroke | curb | border
+    sparse: bool = False  # sampled sparsely, far from the scanner: see SPARSE_FILL and _speck_strokes
 
     @property
     def length(self) -> float:
@@ -155,6 +165,12 @@ def _pca(xy):
     if u[0] < 0 or (u[0] == 0 and u[1] < 0):
         u = -u
     return m, u, np.array([-u[1], u[0]])
+
+
+SPARSE_FILL = 0.8
+"""A piece is sampled sparsely when fewer than this share of its profile bins (0.25 m along it) hold three
+points: far from the scanner, where scan lines cross a line 0.3-1.3 m apart. Such a piece may be a lone
+fragment of something else (an arrow's shaft whose head was not seen), see ``objects.speck_alone``."""
 
 
 def _profile(xyz, step):
@@ -197,11 +213,12 @@ def _split_straight(xyz, comp, tol, step, min_len, kind, depth=0):
     zline = np.concatenate([[z[0]], z, [z[-1]]])
     xy = m + np.outer(uline, u) + np.outer(vline, n)
     wmed = float(np.median(width[ok]))
-    return [Piece(xy=xy, z=zline, width=wmed, component=comp, kind=kind)]
+    return [Piece(xy=xy, z=zline, width=wmed, component=comp, kind=kind, sparse=bool(ok.mean() < SPARSE_FILL))]
 
 
-def _components(xyz, cell, link, min_points):
-    """Point indices of each cell component with at least *min_points* points (deterministic order)."""
+def _components(xyz, cell, link, min_points, small=None):
+    """Point indices of each cell component with at least *min_points* points (deterministic order);
+    the smaller ones are appended to the list *small* if given."""
     if len(xyz) == 0:
         return []
     ix = np.floor(xyz[:, 0] / cell).astype(np.int64)
@@ -214,6 +231,8 @@ def _components(xyz, cell, link, min_points):
         idx = order[bounds[k]:bounds[k + 1]]
         if len(idx) >= min_points:
             out.append(idx)
+        elif small is not None:
+            small.append(idx)
     return out
 
 
@@ -251,16 +270,20 @@ class Objects:
     rejected: int = 0
 
 
-def marking_objects(xyz: np.ndarray, params=None) -> Objects:
+def marking_objects(xyz: np.ndarray, params=None, road_xy: np.ndarray | None = None) -> Objects:
     """Find and type the marking objects among marking points *xyz* (n, 3), local coordinates.
 
     Returns an :class:`Objects` with lane-line stroke pieces (to be linked into
     boundaries) and typed polygons: ``crosswalk`` (with its ``crosswalk_bar``
     members), ``stop_line``, ``arrow`` (family; typed by :func:`_arrow_type`)
     and ``other`` for paint that fits no shape but is clearly paint.
+
+    *road_xy* (optional): the unpainted road points, for the sparse strokes
+    of :func:`_speck_strokes`; without them specks in a row are not strokes.
     """
     p = STAGES["objects"].resolve(params or {})
-    comps = _components(xyz, p["cell"], p["link"], p["min_points"])
+    specks = []
+    comps = _components(xyz, p["cell"], p["link"], p["min_points"], specks)
     out = Objects()
     bars = []  # (points, box, centre, axis, width, length, z, component)
     arrows = []  # (points, whole-arrow sized)
@@ -319,7 +342,123 @@ def marking_objects(xyz: np.ndarray, params=None) -> Objects:
         out.pieces.extend(pieces)
     _group_bars(bars, p, out)
     _group_arrows(arrows, p, out)
+    if road_xy is not None:
+        out.pieces.extend(pc for pc in _speck_strokes(xyz, specks, road_xy, p, len(comps)) if pc.width >= p["min_width"])
     return out
+
+
+def _speck_strokes(xyz, specks, road_xy, p, first_id):
+    """Stroke pieces from specks of paint in a row: a line sampled sparsely, far from the scanner.
+
+    Each speck (a component too small to judge alone, at most half a metre
+    across) is where a scan line crossed the line, so its centre lies on the
+    line. Specks within ``speck_gap`` of each other form groups; in each group
+    the straight line through two specks with the most specks within
+    ``speck_tolerance`` of it is taken (then refitted to them), cut where its
+    specks are more than ``speck_gap`` apart, and runs of at least
+    ``speck_count`` specks become pieces; the rest of the group is searched
+    again. Specks are sorted by position first: the result does not depend on
+    the order of the points.
+
+    A line sampled that sparsely has no returns between its specks: a run is a
+    stroke only if at least half of the points within ``speck_tolerance`` of
+    it are paint (of *road_xy*, the unpainted road points, and its specks).
+    Near the scanner, where a line is sampled densely, a row of bright specks
+    among unpainted returns is not a line (a band of asphalt seen at a steep
+    angle reads brighter).
+    """
+    cell, gap, tol, need = p["cell"], p["speck_gap"], p["speck_tolerance"], p["speck_count"]
+    pts = [xyz[idx] for idx in specks]
+    pts = [q for q in pts if len(q) >= 2 and float(np.ptp(q[:, :2], axis=0).max()) <= 0.5]
+    if len(pts) < need:
+        return []
+    c = np.array([q[:, :2].mean(axis=0) for q in pts])
+    order = np.lexsort((c[:, 1], c[:, 0]))
+    pts = [pts[i] for i in order]
+    c = c[order]
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    sets = _DisjointSets(len(c))
+    for a, b in cKDTree(c).query_pairs(gap, output_type="ndarray"):
+        ra, rb = sets.find(int(a)), sets.find(int(b))
+        if ra != rb:
+            sets.join(min(ra, rb), max(ra, rb))
+    runs = []
+    for _, members in sorted(sets.groups().items()):
+        rest = np.array(members)
+        while len(rest) >= need:
+            run = _speck_line(c[rest], tol, gap, need)
+            if run is None:
+                break
+            ids = rest[run]
+            q = np.vstack([pts[i] for i in ids])
+            m, u, n = _pca(c[ids])
+            uu = (c[ids] - m) @ u
+            o = np.argsort(uu, kind="stable")
+            xy = m + np.outer(uu[o], u)
+            z = np.array([float(np.median(pts[i][:, 2])) for i in ids])[o]
+            width = float(np.median([np.ptp((pts[i][:, :2] - m) @ n) for i in ids])) + cell
+            if uu[o[-1]] - uu[o[0]] >= p["min_length"]:
+                runs.append((len(q), xy, z, width))
+            rest = np.delete(rest, run)
+    if not runs:
+        return []
+    # the unpainted road points near the runs, for their painted share
+    key = np.floor(road_xy / _SPECK_BLOCK).astype(np.int64)
+    near = np.concatenate([np.floor(r[1] / _SPECK_BLOCK).astype(np.int64) for r in runs])
+    near = np.unique((near[:, None, :] + _NEIGHBOURS9[None]).reshape(-1, 2), axis=0)
+    sel = road_xy[_rows_in(key, near)]
+    out = []
+    for npaint, xy, z, width in runs:
+        a, b = xy[0], xy[-1]
+        d = b - a
+        length = math.hypot(*d)
+        t = (sel - a) @ (d / length)
+        off = np.abs((sel - a) @ (np.array([-d[1], d[0]]) / length))
+        unpainted = int(np.count_nonzero((t >= 0) & (t <= length) & (off <= tol)))
+        if npaint >= unpainted:
+            out.append(Piece(xy=xy, z=z, width=width, component=first_id + len(out), kind="stroke", sparse=True))
+    return out
+
+
+_SPECK_BLOCK = 1.0  # m: blocks of road points fetched for the painted share of a sparse stroke
+_NEIGHBOURS9 = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], np.int64)
+
+
+def _rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Whether each row of the (n, 2) int array *rows* is a row of *table* (unique rows)."""
+    if len(table) == 0 or len(rows) == 0:
+        return np.zeros(len(rows), np.bool_)
+    lo = np.minimum(rows.min(axis=0), table.min(axis=0))
+    span = np.maximum(rows.max(axis=0), table.max(axis=0)) - lo + 1
+    flat = lambda r: (r[:, 0] - lo[0]) * span[1] + (r[:, 1] - lo[1])  # noqa: E731
+    return np.isin(flat(rows), flat(table))
+
+
+def _speck_line(c, tol, gap, need):
+    """Indices into *c* (speck centres) of the longest straight run of at least *need*, or None."""
+    k = len(c)
+    best, best_key = None, None
+    for i in range(k):
+        for j in range(i + 1, k):
+            d = c[j] - c[i]
+            norm = math.hypot(*d)
+            if norm < 1e-6:
+                continue
+            nrm = np.array([-d[1], d[0]]) / norm
+            inl = np.flatnonzero(np.abs((c - c[i]) @ nrm) <= tol)
+            if len(inl) < need or (best_key is not None and len(inl) <= best_key[0]):
+                continue
+            # refit to the inliers, keep those still within the tolerance, cut at gaps
+            m, u, n = _pca(c[inl])
+            inl = np.flatnonzero(np.abs((c - m) @ n) <= tol)
+            uu = (c[inl] - m) @ u
+            o = np.argsort(uu, kind="stable")
+            cuts = np.flatnonzero(np.diff(uu[o]) > gap) + 1
+            for seg in np.split(o, cuts):
+                if len(seg) >= need and (best_key is None or len(seg) > best_key[0]):
+                    best, best_key = np.sort(inl[seg]), (len(seg),)
+    return best
 
 
 def _leaves_bar(piece, m, u, n, v0, width) -> bool:
@@ -1320,7 +1459,7 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
         ``markings`` (``(type, polygon, z, group, subtype)`` tuples, local).
     """
     mk = loc[cls == C.Class.ROAD_MARKING]
-    objs = marking_objects(mk, par["objects"])
+    objs = marking_objects(mk, par["objects"], loc[cls == C.Class.ROAD_SURFACE, :2])
     bars = [m for m in objs.markings if m[0] in ("stop_line", "crosswalk")]
     transverse = [shapely.Polygon(m[1]) for m in bars]
     barriers = shapely.union_all([_link_barrier(m[0], m[1]) for m in bars]) if bars else None
@@ -1346,6 +1485,7 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
         return built[0]
 
     chains = split_at_mouths(chains, road_lookup, bp["mouth_width"])
+    chains = [ch for ch in chains if not _lone_sparse(ch, par["objects"]["speck_alone"])]
     lines = drop_overlaps(boundaries_from_chains(chains, bp), bp["min_length"])
     curb_xyz = loc[cls == C.Class.CURB]
     # curbs and borders never link across painted lines, crosswalks or the body of a stop line (a junction mouth)
@@ -1357,6 +1497,11 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     borders = road_borders(loc[road], loc[cls == C.Class.GROUND, :2], curb_xyz[:, :2], par["curbs"], barriers=cb,
                            mouth_width=bp["mouth_width"], road_lookup=road_lookup)
     return {"lines": lines, "curbs": curbs, "borders": borders, "markings": objs.markings}
+
+
+def _lone_sparse(chain, min_length: float) -> bool:
+    """Whether a chain is one sparsely sampled stroke shorter than *min_length*."""
+    return len(chain) == 1 and chain[0][0].sparse and chain[0][0].length < min_length
 
 
 def assemble(lines, curbs, borders, markings, road_xy, trajectories, origin, epsg: int, par: dict, *,

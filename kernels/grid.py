@@ -191,10 +191,10 @@ def _range_sector_keys(xyz, pos, head, range_bin, nr, na, use_heading):
 
 
 def relative_to_curve(values: np.ndarray, key: np.ndarray, has: np.ndarray, slot: np.ndarray, table: np.ndarray):
-    """Each point's value against its group's curve: ``(values - level, (level - low) / 0.8)`` with
-    ``low, level = table[slot, key, 0:2]``; NaN where *has* is False, slot < 0 or the level is NaN.
+    """Each point's value against its group's curve: ``(values - level, spread)`` with
+    ``level, spread = table[slot, key, 0:2]``; NaN where *has* is False, slot < 0 or the level is NaN.
 
-    *table* is (groups, keys, >= 2), e.g. the 5th and 20th percentiles of log
+    *table* is (groups, keys, >= 2), e.g. the level and noise level of log
     intensity per range/sector key of each drive and scanner.
     """
     values = _column(values)
@@ -220,10 +220,10 @@ def _relative_to_curve(v, key, has, slot, table):
         spread[i] = np.nan
         if s < 0 or not has[i]:
             continue
-        level = table[s, key[i], 1]
+        level = table[s, key[i], 0]
         if level == level:
             rel[i] = v[i] - level
-            spread[i] = (level - table[s, key[i], 0]) / 0.8
+            spread[i] = table[s, key[i], 1]
     return rel, spread
 
 

@@ -284,3 +284,50 @@ def test_dense_scan_makes_no_second_curb_on_the_road():
     assert curb[out_on_road].sum() < 50, (
         f"{curb[out_on_road].sum()} road points more than 0.25 m from the face taken for curb, "
         f"at y {np.round(np.quantile(y[out_on_road & curb], [0.1, 0.5, 0.9]), 2) if curb[out_on_road].any() else ''}")
+
+
+def test_noise_level_ignores_a_dark_tail_and_a_painted_half():
+    """The noise level of the intensity curve (what a far return must exceed to be paint) comes from the quieter
+    side of the level: far asphalt has a long dark tail, and a bin beside a solid line can be half paint."""
+    from hdmap.classify import _LOG_I, intensity_curve
+
+    p = STAGES["intensity"].resolve({})
+    nbins = int(np.ceil(p["range_max"] / p["range_bin"])) * int(p["sectors"])
+    edges = np.linspace(_LOG_I[0], _LOG_I[1], _LOG_I[2] + 1)
+    rng = np.random.default_rng(8)
+    asphalt = rng.normal(4.0, 0.3, 20000)
+
+    def sigma_of(values):
+        hist = np.tile(np.histogram(values, edges)[0], (nbins, 1))
+        return float(np.median(intensity_curve({0: hist}, p)[0][:, 1]))
+
+    assert sigma_of(asphalt) == pytest.approx(0.3, rel=0.1)
+    dark = np.concatenate([asphalt, rng.uniform(0.0, 2.5, 1000)])  # 5 % weak returns
+    assert sigma_of(dark) == pytest.approx(0.3, rel=0.2)
+    painted = np.concatenate([asphalt, rng.normal(5.5, 0.3, 14000)])  # 40 % paint
+    assert sigma_of(painted) == pytest.approx(0.3, rel=0.25)
+    # returns of a few counts (log 0 is 1 count): the spread below the level is clipped, not small
+    faint = np.log(np.maximum(rng.normal(3.0, 6.0, 20000), 1.0))
+    assert sigma_of(faint) > 0.5
+
+
+def test_far_line_crossed_by_few_returns_is_paint_together_not_alone():
+    """Far away a scan line crosses a lane line in two or three returns, each too noisy to be paint alone;
+    together they are. Bright asphalt returns scattered alone are not."""
+    from hdmap.classify import detect_markings
+
+    rng = np.random.default_rng(1)
+    lines_x = np.arange(0.0, 40.0, 0.7)  # scan lines across a lane line along x, 0.7 m apart
+    y = np.arange(-2.0, 2.0, 0.04)
+    xyz = np.array([(x, yy, 0.0) for x in lines_x for yy in y])
+    on = np.abs(xyz[:, 1]) < 0.06  # 0.12 m line at y = 0: three returns per scan line
+    sigma = np.full(len(xyz), 0.5)  # noise level of log intensity at about 20 m
+    ratio = np.exp(np.where(on, 1.5, 0.0) + rng.normal(0, 0.5, len(xyz)))
+    loose = {"min_points": 1, "min_area": 0.0, "min_width": 0.0, "blob_length": 0.0}
+    alone = detect_markings(xyz, ratio, sigma, dict(loose, pool=1), ratio)
+    pooled = detect_markings(xyz, ratio, sigma, loose, ratio)
+    assert alone[on].mean() < 0.6 and pooled[on].mean() > 0.85
+    # asphalt away from the line: pooling may add chance pairs of bright returns, but few (beside the line an
+    # eligible return pools with it, as a return half on paint would)
+    away = np.abs(xyz[:, 1]) > 0.15
+    assert pooled[away].mean() < 3 * alone[away].mean() < 0.01

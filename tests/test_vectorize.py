@@ -467,3 +467,41 @@ def test_curb_round_a_median_nose_gives_the_two_sides():
     for c in curbs:  # nothing runs across the median except at its nose
         if np.ptp(c["xyz"][:, 0]) > 1.0:
             assert np.abs(c["xyz"][:, 1] - 40.0).max() < 0.5
+
+
+def _sparse_line(rng, length, y0=0.0):
+    """A lane line along x seen from afar: scan lines across it 0.4-1.2 m apart, three returns on the line each."""
+    xs = np.cumsum(rng.uniform(0.4, 1.2, 200))
+    xs = xs[xs < length]
+    mk = np.array([(x, y0 + dy, 0.0) for x in xs for dy in (-0.04, 0.0, 0.04)])
+    road = np.array([(x, y) for x in xs for y in np.arange(-3.0, 3.0, 0.04) if abs(y - y0) > 0.07])
+    return mk, road
+
+
+def test_specks_in_a_row_are_a_far_line_but_not_among_unpainted_returns():
+    rng = np.random.default_rng(6)
+    mk, road = _sparse_line(rng, 12.0)
+    pieces = marking_objects(mk, road_xy=road).pieces
+    assert len(pieces) == 1
+    pc = pieces[0]
+    assert pc.length > 10.0 and np.abs(pc.xy[:, 1]).max() < 0.02 and 0.1 < pc.width < 0.2
+    shuffled = marking_objects(mk[rng.permutation(len(mk))], road_xy=road[rng.permutation(len(road))]).pieces
+    assert len(shuffled) == 1 and np.array_equal(shuffled[0].xy, pc.xy)
+    # unpainted returns on the line between the specks: it was seen densely, and is not a line
+    dense = np.array([(x, y) for x in np.arange(0.0, 12.0, 0.05) for y in (-0.03, 0.0, 0.03)])
+    assert marking_objects(mk, road_xy=np.vstack([road, dense])).pieces == []
+    assert marking_objects(mk).pieces == []  # without the road points there are no sparse strokes
+
+
+@pytest.mark.parametrize("length, lines", [(3.5, 0), (9.0, 1)])
+def test_a_lone_short_sparse_stroke_is_not_a_line(length, lines):
+    """Seen from afar an arrow's shaft is a short row of specks like a dash: alone it is not taken for a line."""
+    from hdmap.classes import Class
+    from hdmap.params import resolve_stages
+    from hdmap.vectorize import STAGES, local_vectors
+
+    mk, road = _sparse_line(np.random.default_rng(7), length)
+    loc = np.vstack([mk, np.column_stack([road, np.zeros(len(road))])])
+    cls = np.concatenate([np.full(len(mk), Class.ROAD_MARKING), np.full(len(road), Class.ROAD_SURFACE)])
+    out = local_vectors(loc, cls.astype(np.uint8), resolve_stages(STAGES, None))
+    assert len(out["lines"]) == lines

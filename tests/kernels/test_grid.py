@@ -265,11 +265,11 @@ def test_relative_to_curve():
     rel, spread = G.relative_to_curve(values, key, has, slot, table)
     for i in range(n):
         s = slot[i]
-        level = table[s, key[i], 1] if s >= 0 and has[i] else np.nan
+        level = table[s, key[i], 0] if s >= 0 and has[i] else np.nan
         if np.isnan(level):
             assert np.isnan(rel[i]) and np.isnan(spread[i])
         else:
-            assert rel[i] == values[i] - level and spread[i] == (level - table[s, key[i], 0]) / 0.8
+            assert rel[i] == values[i] - level and spread[i] == table[s, key[i], 1]
     with pytest.raises(ValueError, match="outside the table"):
         G.relative_to_curve(values, key, has, np.full(n, 3), table)
     empty = G.relative_to_curve(np.zeros(0), np.zeros(0, int), np.zeros(0, bool), np.zeros(0, int), table)
