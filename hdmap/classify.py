@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _specks
 from .classes import HIGH_NOISE_MIN_HEIGHT, Class
 from .kernels import grid as G
 from .kernels import track
@@ -130,6 +131,13 @@ STAGES = {
         Param("min_width", 0.07, "painted patches thinner than this are hairlines, e.g. tar snakes (m)", 0.0, 1.0),
         Param("blob_length", 0.9, "patches shorter than this ...", 0.0, 5.0),
         Param("blob_width", 0.40, "... and wider than this are round blobs, e.g. manhole covers", 0.0, 5.0),
+        Param("sparse_density", 300.0, "where the road is sampled at fewer points per m^2 than this, patches too small "
+              "to judge alone (specks) are paint when they lie in a row (a line far from the scanner, crossed by "
+              "two or three returns per scan line); 0: never", 0.0, 1e6),
+        Param("speck_gap", _specks.GAP, "specks up to this far apart along a row belong to it (m)", 0.1, 10.0),
+        Param("speck_count", _specks.COUNT, "fewest specks in a row", 2, 1000),
+        Param("speck_tolerance", _specks.TOLERANCE, "largest distance of a speck's centre from its row's line (m)",
+              0.005, 1.0),
     ]),
 }
 
@@ -970,10 +978,41 @@ def detect_markings(xyz: np.ndarray, ratio: np.ndarray, sigma: np.ndarray | None
     width_eff = width + p["cell"]  # points sample the stroke; its edges lie half a spacing beyond them
     keep = (count >= p["min_points"]) & ((length + p["cell"]) * width_eff >= p["min_area"])
     keep &= width_eff >= p["min_width"]
-    keep &= ~((length < p["blob_length"]) & (width_eff > p["blob_width"]))
+    blob = (length < p["blob_length"]) & (width_eff > p["blob_width"])
+    keep &= ~blob
     keep[0] = False
     out[cand] = keep[lab]
+    if p["sparse_density"] > 0:
+        out[cand] |= _speck_rows(xyz, ratio, ok, cand, lab, ~keep & ~blob & (count >= 2), p)[lab]
     return out
+
+
+def _speck_rows(xyz, ratio, ok, cand, lab, small, p) -> np.ndarray:
+    """Which patches (by label) are specks in a row (:func:`hdmap._specks.speck_rows`): a line crossed by
+    few returns per scan line far from the scanner. Only *small* patches where the road is sampled at fewer
+    than ``sparse_density`` points per m^2 count: where it is sampled densely, a line makes a patch."""
+    small[0] = False
+    rows = np.zeros(len(small), np.bool_)
+    ids = np.flatnonzero(small)
+    if len(ids) < p["speck_count"]:
+        return rows
+    road = np.flatnonzero(np.isfinite(ratio))
+    frame = _Frame.around(xyz[road, :2], 0.25)
+    rx, ry = frame.cells_of(xyz[road, :2])
+    density = _box3(np.bincount(rx * frame.ny + ry, minlength=frame.nx * frame.ny).reshape(frame.nx, frame.ny)
+                    .astype(np.float64)) / (0.75 * 0.75)
+    order = np.argsort(lab, kind="stable")
+    bounds = np.searchsorted(lab[order], np.arange(len(small) + 1))
+    specks = [cand[order[bounds[k]:bounds[k + 1]]] for k in ids]
+    cx, cy = frame.cells_of(np.array([xyz[s_, :2].mean(axis=0) for s_ in specks]))
+    sparse = density[cx, cy] < p["sparse_density"]
+    ids = ids[sparse]
+    specks = [s_ for s_, f in zip(specks, sparse) if f]
+    unpainted = road[~ok[road]]
+    for members, _, _ in _specks.speck_rows([xyz[s_] for s_ in specks], xyz[unpainted, :2], p["speck_gap"],
+                                            p["speck_tolerance"], p["speck_count"]):
+        rows[ids[members]] = True
+    return rows
 
 
 def _drive_groups(cloud: PointCloud) -> np.ndarray:

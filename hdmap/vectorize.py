@@ -43,7 +43,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
+from . import _specks
 from . import classes as C
+from ._specks import speck_rows
 from .kernels.vector import axis_profile, sparse_components
 from .lanemap import Boundary, Lane, LaneMap, Marking
 from .params import Param, ParamSet, resolve_stages
@@ -67,12 +69,12 @@ STAGES = {
         Param("arrow_length", (2.5, 10.0), "length range of arrows (m)"),
         Param("arrow_area", 0.6, "smallest painted area of an arrow (m^2); tar snakes and cracks are thinner", 0.0, 20.0),
         Param("stop_line_length", 2.5, "shortest stop line: one lane (m)", 0.5, 20.0),
-        Param("speck_gap", 1.5, "specks of paint (objects too small to judge alone) up to this far apart along a "
-              "straight line are one sparse stroke: far from the scanner its scan lines cross a line 0.3-1.3 m "
-              "apart (m)", 0.1, 10.0),
-        Param("speck_count", 4, "fewest specks in a sparse stroke", 2, 1000),
-        Param("speck_tolerance", 0.05, "largest distance of a speck's centre from its sparse stroke's line (m)",
-              0.005, 1.0),
+        Param("speck_gap", _specks.GAP, "specks of paint (objects too small to judge alone) up to this far apart "
+              "along a straight line are one sparse stroke: far from the scanner its scan lines cross a line "
+              "0.3-1.3 m apart (m)", 0.1, 10.0),
+        Param("speck_count", _specks.COUNT, "fewest specks in a sparse stroke", 2, 1000),
+        Param("speck_tolerance", _specks.TOLERANCE, "largest distance of a speck's centre from its sparse stroke's "
+              "line (m)", 0.005, 1.0),
         Param("speck_alone", 5.0, "a sparsely sampled stroke linked to nothing is a line only if at least this long: "
               "shorter, it may be the shaft of an arrow whose head was not seen (5 m: a straight arrow in town, "
               "RMS) (m)", 0.0, 100.0),
@@ -348,117 +350,19 @@ def marking_objects(xyz: np.ndarray, params=None, road_xy: np.ndarray | None = N
 
 
 def _speck_strokes(xyz, specks, road_xy, p, first_id):
-    """Stroke pieces from specks of paint in a row: a line sampled sparsely, far from the scanner.
-
-    Each speck (a component too small to judge alone, at most half a metre
-    across) is where a scan line crossed the line, so its centre lies on the
-    line. Specks within ``speck_gap`` of each other form groups; in each group
-    the straight line through two specks with the most specks within
-    ``speck_tolerance`` of it is taken (then refitted to them), cut where its
-    specks are more than ``speck_gap`` apart, and runs of at least
-    ``speck_count`` specks become pieces; the rest of the group is searched
-    again. Specks are sorted by position first: the result does not depend on
-    the order of the points.
-
-    A line sampled that sparsely has no returns between its specks: a run is a
-    stroke only if at least half of the points within ``speck_tolerance`` of
-    it are paint (of *road_xy*, the unpainted road points, and its specks).
-    Near the scanner, where a line is sampled densely, a row of bright specks
-    among unpainted returns is not a line (a band of asphalt seen at a steep
-    angle reads brighter).
-    """
-    cell, gap, tol, need = p["cell"], p["speck_gap"], p["speck_tolerance"], p["speck_count"]
+    """Stroke pieces from rows of specks of paint (:func:`hdmap._specks.speck_rows`): lines sampled sparsely,
+    far from the scanner. *specks* index *xyz*; *road_xy* are the unpainted road points."""
     pts = [xyz[idx] for idx in specks]
-    pts = [q for q in pts if len(q) >= 2 and float(np.ptp(q[:, :2], axis=0).max()) <= 0.5]
-    if len(pts) < need:
-        return []
-    c = np.array([q[:, :2].mean(axis=0) for q in pts])
-    order = np.lexsort((c[:, 1], c[:, 0]))
-    pts = [pts[i] for i in order]
-    c = c[order]
-    from scipy.spatial import cKDTree  # noqa: PLC0415
-
-    sets = _DisjointSets(len(c))
-    for a, b in cKDTree(c).query_pairs(gap, output_type="ndarray"):
-        ra, rb = sets.find(int(a)), sets.find(int(b))
-        if ra != rb:
-            sets.join(min(ra, rb), max(ra, rb))
-    runs = []
-    for _, members in sorted(sets.groups().items()):
-        rest = np.array(members)
-        while len(rest) >= need:
-            run = _speck_line(c[rest], tol, gap, need)
-            if run is None:
-                break
-            ids = rest[run]
-            q = np.vstack([pts[i] for i in ids])
-            m, u, n = _pca(c[ids])
-            uu = (c[ids] - m) @ u
-            o = np.argsort(uu, kind="stable")
-            xy = m + np.outer(uu[o], u)
-            z = np.array([float(np.median(pts[i][:, 2])) for i in ids])[o]
-            width = float(np.median([np.ptp((pts[i][:, :2] - m) @ n) for i in ids])) + cell
-            if uu[o[-1]] - uu[o[0]] >= p["min_length"]:
-                runs.append((len(q), xy, z, width))
-            rest = np.delete(rest, run)
-    if not runs:
-        return []
-    # the unpainted road points near the runs, for their painted share
-    key = np.floor(road_xy / _SPECK_BLOCK).astype(np.int64)
-    near = np.concatenate([np.floor(r[1] / _SPECK_BLOCK).astype(np.int64) for r in runs])
-    near = np.unique((near[:, None, :] + _NEIGHBOURS9[None]).reshape(-1, 2), axis=0)
-    sel = road_xy[_rows_in(key, near)]
     out = []
-    for npaint, xy, z, width in runs:
-        a, b = xy[0], xy[-1]
-        d = b - a
-        length = math.hypot(*d)
-        t = (sel - a) @ (d / length)
-        off = np.abs((sel - a) @ (np.array([-d[1], d[0]]) / length))
-        unpainted = int(np.count_nonzero((t >= 0) & (t <= length) & (off <= tol)))
-        if npaint >= unpainted:
-            out.append(Piece(xy=xy, z=z, width=width, component=first_id + len(out), kind="stroke", sparse=True))
+    for members, m, u in speck_rows(pts, road_xy, p["speck_gap"], p["speck_tolerance"], p["speck_count"],
+                                    p["min_length"]):
+        n = np.array([-u[1], u[0]])
+        uu = np.array([pts[i][:, :2].mean(axis=0) for i in members]) @ u - m @ u
+        z = np.array([float(np.median(pts[i][:, 2])) for i in members])
+        width = float(np.median([np.ptp(pts[i][:, :2] @ n) for i in members])) + p["cell"]
+        out.append(Piece(xy=m + np.outer(uu, u), z=z, width=width, component=first_id + len(out), kind="stroke",
+                         sparse=True))
     return out
-
-
-_SPECK_BLOCK = 1.0  # m: blocks of road points fetched for the painted share of a sparse stroke
-_NEIGHBOURS9 = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], np.int64)
-
-
-def _rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Whether each row of the (n, 2) int array *rows* is a row of *table* (unique rows)."""
-    if len(table) == 0 or len(rows) == 0:
-        return np.zeros(len(rows), np.bool_)
-    lo = np.minimum(rows.min(axis=0), table.min(axis=0))
-    span = np.maximum(rows.max(axis=0), table.max(axis=0)) - lo + 1
-    flat = lambda r: (r[:, 0] - lo[0]) * span[1] + (r[:, 1] - lo[1])  # noqa: E731
-    return np.isin(flat(rows), flat(table))
-
-
-def _speck_line(c, tol, gap, need):
-    """Indices into *c* (speck centres) of the longest straight run of at least *need*, or None."""
-    k = len(c)
-    best, best_key = None, None
-    for i in range(k):
-        for j in range(i + 1, k):
-            d = c[j] - c[i]
-            norm = math.hypot(*d)
-            if norm < 1e-6:
-                continue
-            nrm = np.array([-d[1], d[0]]) / norm
-            inl = np.flatnonzero(np.abs((c - c[i]) @ nrm) <= tol)
-            if len(inl) < need or (best_key is not None and len(inl) <= best_key[0]):
-                continue
-            # refit to the inliers, keep those still within the tolerance, cut at gaps
-            m, u, n = _pca(c[inl])
-            inl = np.flatnonzero(np.abs((c - m) @ n) <= tol)
-            uu = (c[inl] - m) @ u
-            o = np.argsort(uu, kind="stable")
-            cuts = np.flatnonzero(np.diff(uu[o]) > gap) + 1
-            for seg in np.split(o, cuts):
-                if len(seg) >= need and (best_key is None or len(seg) > best_key[0]):
-                    best, best_key = np.sort(inl[seg]), (len(seg),)
-    return best
 
 
 def _leaves_bar(piece, m, u, n, v0, width) -> bool:

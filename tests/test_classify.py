@@ -331,3 +331,26 @@ def test_far_line_crossed_by_few_returns_is_paint_together_not_alone():
     # eligible return pools with it, as a return half on paint would)
     away = np.abs(xyz[:, 1]) > 0.15
     assert pooled[away].mean() < 3 * alone[away].mean() < 0.01
+
+
+def test_far_line_in_specks_is_paint_when_they_lie_in_a_row():
+    """Far away each scan line crosses a lane line in a speck of three returns, 0.4-1.2 m from the next: too
+    small a patch to be paint alone, paint as a row. Bright specks scattered at random are not."""
+    from hdmap.classify import detect_markings
+
+    rng = np.random.default_rng(3)
+    xs = np.cumsum(rng.uniform(0.4, 1.2, 40))
+    xs = xs[xs < 20.0]
+    y = np.arange(-3.0, 3.0, 0.04)
+    xyz = np.array([(x, yy, 0.0) for x in xs for yy in y])
+    line = np.abs(xyz[:, 1]) < 0.06
+    scattered = np.zeros(len(xyz), bool)  # bright specks of three off the line, one per scan line at random
+    for x in xs:
+        at = np.flatnonzero((xyz[:, 0] == x) & (np.abs(xyz[:, 1] - rng.uniform(0.5, 2.8)) < 0.06))
+        scattered[at] = True
+    ratio = np.where(line | scattered, 5.0, 1.0) * rng.lognormal(0, 0.05, len(xyz))
+    sigma = np.full(len(xyz), 0.2)
+    paint = detect_markings(xyz, ratio, sigma, None, ratio)
+    assert paint[line].mean() > 0.95
+    assert not paint[scattered].any()
+    assert not detect_markings(xyz, ratio, sigma, {"sparse_density": 0.0}, ratio)[line].any()
