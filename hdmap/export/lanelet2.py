@@ -89,6 +89,9 @@ logger = logging.getLogger(__name__)
 CUT_TOL = 0.05
 #: End nodes of a lane and its successor closer than this (m) are merged into one node.
 JOIN_TOL = 1.5
+#: A lane is split into lanelets where its neighbours are cut, but into no lanelet shorter than this (m) on
+#: both sides.
+MIN_PART = 0.5
 #: ``format_version`` of Autoware's ``<MetaInfo>`` element.
 AUTOWARE_FORMAT_VERSION = "1.2.0"
 LOCATIONS = ("urban", "nonurban")
@@ -382,11 +385,22 @@ def _plan(m: LaneMap):
             sides = {side: k for _, side, k in g}
             if len(sides) == 2:
                 splits.append((sides["left"], sides["right"]))
+        # a split closer than MIN_PART to the previous one or to the lane's end on both sides makes no part
+        # (cut propagation over many short boundaries can leave cuts centimetres apart)
+        bl, br = ends["left"][0], ends["right"][0]
+
+        def apart(a, b):
+            return (abs(cuts[bl][a[0]] - cuts[bl][b[0]]) >= MIN_PART or
+                    abs(cuts[br][a[1]] - cuts[br][b[1]]) >= MIN_PART)
+
+        end = (ends["left"][2], ends["right"][2])
         parts = []
         prev = (ends["left"][1], ends["right"][1])
-        for kl, kr in splits + [(ends["left"][2], ends["right"][2])]:
-            parts.append(((ends["left"][0], prev[0], kl), (ends["right"][0], prev[1], kr)))
-            prev = (kl, kr)
+        for kl, kr in splits:
+            if apart(prev, (kl, kr)) and apart((kl, kr), end):
+                parts.append(((bl, prev[0], kl), (br, prev[1], kr)))
+                prev = (kl, kr)
+        parts.append(((bl, prev[0], end[0]), (br, prev[1], end[1])))
         lane_parts[lid] = parts
     return lines, cuts, lane_parts, skipped
 
