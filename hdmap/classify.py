@@ -1001,13 +1001,16 @@ def _speck_rows(xyz, ratio, ok, cand, lab, small, p) -> np.ndarray:
     rx, ry = frame.cells_of(xyz[road, :2])
     density = _box3(np.bincount(rx * frame.ny + ry, minlength=frame.nx * frame.ny).reshape(frame.nx, frame.ny)
                     .astype(np.float64)) / (0.75 * 0.75)
+    count = np.bincount(lab, minlength=len(small))[ids]
+    centre = np.column_stack([np.bincount(lab, xyz[cand, 0], len(small))[ids],
+                              np.bincount(lab, xyz[cand, 1], len(small))[ids]]) / count[:, None]
+    cx, cy = frame.cells_of(centre)
+    ids = ids[density[cx, cy] < p["sparse_density"]]
+    if len(ids) < p["speck_count"]:
+        return rows
     order = np.argsort(lab, kind="stable")
     bounds = np.searchsorted(lab[order], np.arange(len(small) + 1))
     specks = [cand[order[bounds[k]:bounds[k + 1]]] for k in ids]
-    cx, cy = frame.cells_of(np.array([xyz[s_, :2].mean(axis=0) for s_ in specks]))
-    sparse = density[cx, cy] < p["sparse_density"]
-    ids = ids[sparse]
-    specks = [s_ for s_, f in zip(specks, sparse) if f]
     unpainted = road[~ok[road]]
     for members, _, _ in _specks.speck_rows([xyz[s_] for s_ in specks], xyz[unpainted, :2], p["speck_gap"],
                                             p["speck_tolerance"], p["speck_count"]):
