@@ -122,8 +122,8 @@ STAGES = {
         Param("ratio", 1.8, "intensity / background above which a road point is paint", 1.05, 20.0),
         Param("level_ratio", 1.6, "... and brighter than this times the survey's asphalt at its range", 1.0, 20.0),
         Param("sigmas", 3.0, "... and at least this many noise levels (relative spread at its range) above 1", 0.0, 50.0),
-        Param("pool", 4, "up to this many bright returns within a raster cell of each other pool their evidence "
-                         "against the noise level (1: each return alone)", 1, 100),
+        Param("pool", 4, "three or more bright returns within a raster cell of each other pool their evidence "
+                         "against the noise level, counting at most this many (1: each return alone)", 1, 100),
         Param("cell", 0.05, "raster cell for linking paint points into patches (m)", 0.01, 0.5),
         Param("link", 0.10, "paint points closer than this belong to one patch (m)", 0.0, 1.0),
         Param("min_points", 4, "patches with fewer points are speckle", 1, 1000),
@@ -929,9 +929,9 @@ def detect_markings(xyz: np.ndarray, ratio: np.ndarray, sigma: np.ndarray | None
                     params: dict | None = None, level: np.ndarray | None = None) -> np.ndarray:
     """Road-marking points: bright against their background, in patches shaped like paint.
 
-    *sigma* (optional) is each point's relative noise level; where given, the
-    ratio must also exceed ``1 + sigmas * sigma`` (far, noisy returns need more
-    evidence). *level* (optional) is the intensity over the survey's asphalt
+    *sigma* (optional) is each point's noise level of log intensity; where
+    given, the ratio must also exceed ``exp(sigmas * sigma)`` (far, noisy
+    returns need more evidence). *level* (optional) is the intensity over the survey's asphalt
     curve: paint must also be brighter than ``level_ratio`` times asphalt in
     general, not only than its surroundings (asphalt around a dark wet patch
     is bright against the patch, not against the road).

@@ -10,7 +10,11 @@ The chain, each step a function of plain data:
    wide bars (crosswalk bars when they stand side by side at bar spacing,
    stop lines otherwise), thin bands (lane-line strokes, split into straight
    pieces where they bend), and rejects (round blobs such as manholes,
-   hair-thin wandering tar snakes, anything too small to be paint).
+   hair-thin wandering tar snakes, anything too small to be paint). Far from
+   the scanner a line is only specks, one per scan line crossing it: specks
+   in a straight row with no unpainted return between them are a sparse
+   stroke (:mod:`hdmap._specks`); a sparsely sampled stroke linked to nothing
+   and shorter than ``objects.speck_alone`` is dropped (an arrow's shaft).
 2. **Lane boundaries** (:func:`link_pieces`, :func:`boundaries_from_chains`):
    stroke pieces are linked end to end across dash gaps and occlusions. Two
    ends may join when they face each other, and the *symmetric offset* test
@@ -45,7 +49,6 @@ import shapely
 
 from . import _specks
 from . import classes as C
-from ._specks import speck_rows
 from .kernels.vector import axis_profile, sparse_components
 from .lanemap import Boundary, Lane, LaneMap, Marking
 from .params import Param, ParamSet, resolve_stages
@@ -354,8 +357,8 @@ def _speck_strokes(xyz, specks, road_xy, p, first_id):
     far from the scanner. *specks* index *xyz*; *road_xy* are the unpainted road points."""
     pts = [xyz[idx] for idx in specks]
     out = []
-    for members, m, u in speck_rows(pts, road_xy, p["speck_gap"], p["speck_tolerance"], p["speck_count"],
-                                    p["min_length"]):
+    for members, m, u in _specks.speck_rows(pts, road_xy, p["speck_gap"], p["speck_tolerance"],
+                                            p["speck_count"], p["min_length"]):
         n = np.array([-u[1], u[0]])
         uu = np.array([pts[i][:, :2].mean(axis=0) for i in members]) @ u - m @ u
         z = np.array([float(np.median(pts[i][:, 2])) for i in members])
