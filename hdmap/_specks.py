@@ -33,11 +33,11 @@ def speck_rows(specks, unpainted_xy: np.ndarray, gap: float = GAP, tol: float = 
     *specks* is a list of (k, 2+) point arrays; those of at least two points
     and at most :data:`SIZE` across count. Each is where a scan line crossed a
     line, so its centre lies on the line. Specks within *gap* of each other
-    form groups; in each group the straight line through two specks with the
-    most specks within *tol* of it is taken (then refitted to them), cut
-    where its specks are more than *gap* apart, and a run of at least *need*
-    specks at least *min_length* long is a row; the rest of the group is
-    searched again. Specks are sorted by position first: the rows do not
+    form groups; in each group the straight line through two neighbouring
+    specks with the most specks within *tol* of it is taken (refitted twice to
+    those specks), cut where its specks are more than *gap* apart, and a run
+    of at least *need* specks at least *min_length* long is a row; the rest of
+    the group is searched again. Specks are sorted by position first: the rows do not
     depend on the order of the specks. *members* index *specks* in order along
     the row; *m* is a point on its line and *u* its direction.
 
@@ -94,7 +94,7 @@ def _painted(rows, specks, unpainted_xy, tol) -> list:
     for members, _, _, centres in rows:
         a, b = centres[0], centres[-1]
         d = b - a
-        length = math.hypot(*d)
+        length = max(math.hypot(*d), 1e-9)
         t = (sel - a) @ (d / length)
         off = np.abs((sel - a) @ (np.array([-d[1], d[0]]) / length))
         unpainted = int(np.count_nonzero((t >= 0) & (t <= length) & (off <= tol)))

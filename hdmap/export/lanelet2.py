@@ -388,21 +388,23 @@ def _plan(m: LaneMap):
         # a split closer than MIN_PART to the previous one or to the lane's end on both sides makes no part
         # (cut propagation over many short boundaries can leave cuts centimetres apart)
         bl, br = ends["left"][0], ends["right"][0]
-
-        def apart(a, b):
-            return (abs(cuts[bl][a[0]] - cuts[bl][b[0]]) >= MIN_PART or
-                    abs(cuts[br][a[1]] - cuts[br][b[1]]) >= MIN_PART)
-
         end = (ends["left"][2], ends["right"][2])
         parts = []
         prev = (ends["left"][1], ends["right"][1])
         for kl, kr in splits:
-            if apart(prev, (kl, kr)) and apart((kl, kr), end):
+            if _apart(cuts[bl], cuts[br], prev, (kl, kr)) and _apart(cuts[bl], cuts[br], (kl, kr), end):
                 parts.append(((bl, prev[0], kl), (br, prev[1], kr)))
                 prev = (kl, kr)
         parts.append(((bl, prev[0], end[0]), (br, prev[1], end[1])))
         lane_parts[lid] = parts
     return lines, cuts, lane_parts, skipped
+
+
+def _apart(left_cuts, right_cuts, a, b) -> bool:
+    """Whether cut pairs *a* and *b* (indices into the left and right bounds' cuts) lie at least MIN_PART
+    apart on either side."""
+    return (abs(left_cuts[a[0]] - left_cuts[b[0]]) >= MIN_PART or
+            abs(right_cuts[a[1]] - right_cuts[b[1]]) >= MIN_PART)
 
 
 def _build(m: LaneMap, location: str):
