@@ -28,7 +28,7 @@ _NEIGHBOURS9 = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], np.int
 
 def speck_rows(specks, unpainted_xy: np.ndarray, gap: float = GAP, tol: float = TOLERANCE, need: int = COUNT,
                min_length: float = 0.0) -> list:
-    """Rows of specks: ``[(members, m, u), ...]``.
+    """Rows of specks: ``[(members, m, u, centres), ...]``.
 
     *specks* is a list of (k, 2+) point arrays; those of at least two points
     and at most :data:`SIZE` across count. Each is where a scan line crossed a
@@ -39,7 +39,8 @@ def speck_rows(specks, unpainted_xy: np.ndarray, gap: float = GAP, tol: float = 
     of at least *need* specks at least *min_length* long is a row; the rest of
     the group is searched again. Specks are sorted by position first: the rows do not
     depend on the order of the specks. *members* index *specks* in order along
-    the row; *m* is a point on its line and *u* its direction.
+    the row, *centres* are their centres; *m* is a point on its line and *u*
+    its direction.
 
     A line sampled that sparsely has no returns between its specks: a row
     counts only if no more of *unpainted_xy* (the unpainted returns) than of
@@ -72,7 +73,7 @@ def speck_rows(specks, unpainted_xy: np.ndarray, gap: float = GAP, tol: float = 
             if run is None:
                 break
             sel = rest[run]
-            m, u = _line(c[sel])
+            m, u, _ = principal_axes(c[sel])
             uu = (c[sel] - m) @ u
             o = np.argsort(uu, kind="stable")
             if uu[o[-1]] - uu[o[0]] >= min_length:
@@ -81,7 +82,7 @@ def speck_rows(specks, unpainted_xy: np.ndarray, gap: float = GAP, tol: float = 
     if not rows:
         return []
     painted = _painted(rows, specks, np.asarray(unpainted_xy, dtype=np.float64)[:, :2], tol)
-    return [(members, m, u) for (members, m, u, _), keep in zip(rows, painted) if keep]
+    return [row for row, keep in zip(rows, painted) if keep]
 
 
 def _painted(rows, specks, unpainted_xy, tol) -> list:
@@ -102,15 +103,17 @@ def _painted(rows, specks, unpainted_xy, tol) -> list:
     return out
 
 
-def _line(c):
-    """Centre and principal direction (canonical sign) of points *c*."""
-    m = c.mean(axis=0)
-    d = c - m
-    w, v = np.linalg.eigh(d.T @ d)
+def principal_axes(xy):
+    """``(m, u, n)``: centre, principal direction (canonical sign, so the result does not depend on the
+    order of the points) and its normal of points *xy* (k, 2)."""
+    m = xy.mean(axis=0)
+    d = xy - m
+    cov = d.T @ d / max(len(d), 1)
+    w, v = np.linalg.eigh(cov)
     u = v[:, 1]
     if u[0] < 0 or (u[0] == 0 and u[1] < 0):
         u = -u
-    return m, u
+    return m, u, np.array([-u[1], u[0]])
 
 
 def _straight_run(c, tol, gap, need):
@@ -133,8 +136,8 @@ def _straight_run(c, tol, gap, need):
         if len(inl) < need or len(inl) <= best_n:
             continue
         for _ in range(2):
-            m, u = _line(c[inl])
-            inl = np.flatnonzero(np.abs((c - m) @ np.array([-u[1], u[0]])) <= tol)
+            m, u, n = principal_axes(c[inl])
+            inl = np.flatnonzero(np.abs((c - m) @ n) <= tol)
             if len(inl) < need:
                 break
         if len(inl) < need:

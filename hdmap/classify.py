@@ -983,11 +983,11 @@ def detect_markings(xyz: np.ndarray, ratio: np.ndarray, sigma: np.ndarray | None
     keep[0] = False
     out[cand] = keep[lab]
     if p["sparse_density"] > 0:
-        out[cand] |= _speck_rows(xyz, ratio, ok, cand, lab, ~keep & ~blob & (count >= 2), p)[lab]
+        out[cand] |= _speck_rows(xyz, ratio, ok, cand, lab, count, ~keep & ~blob & (count >= 2), p)[lab]
     return out
 
 
-def _speck_rows(xyz, ratio, ok, cand, lab, small, p) -> np.ndarray:
+def _speck_rows(xyz, ratio, ok, cand, lab, count, small, p) -> np.ndarray:
     """Which patches (by label) are specks in a row (:func:`hdmap._specks.speck_rows`): a line crossed by
     few returns per scan line far from the scanner. Only *small* patches where the road is sampled at fewer
     than ``sparse_density`` points per m^2 count: where it is sampled densely, a line makes a patch."""
@@ -1001,18 +1001,16 @@ def _speck_rows(xyz, ratio, ok, cand, lab, small, p) -> np.ndarray:
     rx, ry = frame.cells_of(xyz[road, :2])
     density = _box3(np.bincount(rx * frame.ny + ry, minlength=frame.nx * frame.ny).reshape(frame.nx, frame.ny)
                     .astype(np.float64)) / (0.75 * 0.75)
-    count = np.bincount(lab, minlength=len(small))[ids]
     centre = np.column_stack([np.bincount(lab, xyz[cand, 0], len(small))[ids],
-                              np.bincount(lab, xyz[cand, 1], len(small))[ids]]) / count[:, None]
+                              np.bincount(lab, xyz[cand, 1], len(small))[ids]]) / count[ids, None]
     cx, cy = frame.cells_of(centre)
     ids = ids[density[cx, cy] < p["sparse_density"]]
     if len(ids) < p["speck_count"]:
         return rows
-    order = np.argsort(lab, kind="stable")
-    bounds = np.searchsorted(lab[order], np.arange(len(small) + 1))
-    specks = [cand[order[bounds[k]:bounds[k + 1]]] for k in ids]
+    start, order = G.bin_points(lab, len(small))  # the candidates patch by patch
+    specks = [cand[order[start[k]:start[k + 1]]] for k in ids]
     unpainted = road[~ok[road]]
-    for members, _, _ in _specks.speck_rows([xyz[s_] for s_ in specks], xyz[unpainted, :2], p["speck_gap"],
+    for members, *_ in _specks.speck_rows([xyz[s_] for s_ in specks], xyz[unpainted, :2], p["speck_gap"],
                                             p["speck_tolerance"], p["speck_count"]):
         rows[ids[members]] = True
     return rows

@@ -48,6 +48,7 @@ import numpy as np
 import shapely
 
 from . import _specks
+from ._specks import principal_axes as _pca
 from . import classes as C
 from .kernels.vector import axis_profile, sparse_components
 from .lanemap import Boundary, Lane, LaneMap, Marking
@@ -158,18 +159,6 @@ class Piece:
             d = xy[-1] - xy[0] if which else xy[0] - xy[-1]
             n = np.hypot(*d) or 1.0
         return p, d / n
-
-
-def _pca(xy):
-    m = xy.mean(axis=0)
-    d = xy - m
-    cov = d.T @ d / max(len(d), 1)
-    w, v = np.linalg.eigh(cov)
-    u = v[:, 1]
-    # canonical sign so the result does not depend on the input order
-    if u[0] < 0 or (u[0] == 0 and u[1] < 0):
-        u = -u
-    return m, u, np.array([-u[1], u[0]])
 
 
 SPARSE_FILL = 0.8
@@ -357,10 +346,10 @@ def _speck_strokes(xyz, specks, road_xy, p, first_id):
     far from the scanner. *specks* index *xyz*; *road_xy* are the unpainted road points."""
     pts = [xyz[idx] for idx in specks]
     out = []
-    for members, m, u in _specks.speck_rows(pts, road_xy, p["speck_gap"], p["speck_tolerance"],
-                                            p["speck_count"], p["min_length"]):
+    for members, m, u, centres in _specks.speck_rows(pts, road_xy, p["speck_gap"], p["speck_tolerance"],
+                                                     p["speck_count"], p["min_length"]):
         n = np.array([-u[1], u[0]])
-        uu = np.array([pts[i][:, :2].mean(axis=0) for i in members]) @ u - m @ u
+        uu = (centres - m) @ u
         z = np.array([float(np.median(pts[i][:, 2])) for i in members])
         width = float(np.median([np.ptp(pts[i][:, :2] @ n) for i in members])) + p["cell"]
         out.append(Piece(xy=m + np.outer(uu, u), z=z, width=width, component=first_id + len(out), kind="stroke",
