@@ -619,15 +619,13 @@ def _cloud_to_record(cloud: PointCloud, header: laspy.LasHeader, path: Path):
     fmt = record.point_format.id
     scales = np.asarray(header.scales)
     offsets = np.asarray(header.offsets)
-    ints = np.round((cloud.xyz - offsets) / scales)
-    lim = np.iinfo(np.int32)
-    if ints.size and (ints.min() < lim.min or ints.max() > lim.max):
+    from .kernels.las import scaled_ints
+
+    if not scaled_ints(cloud.xyz, offsets, scales, *(record.array[dim] for dim in _COORD_DIMS)):
         raise InvalidCoordinatesError(
             f"{path}: coordinates do not fit the LAS integer range with scale {scales.tolist()} and offset "
             f"{offsets.tolist()}; pass offsets near the data or a coarser scale"
         )
-    for i, dim in enumerate(_COORD_DIMS):
-        record.array[dim] = ints[:, i].astype(np.int32)
     names = set(record.point_format.dimension_names)
     for name, arr in cloud.attrs.items():
         if name in names:

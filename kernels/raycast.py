@@ -1010,12 +1010,98 @@ def cast_rays(scene: dict, scanner: np.ndarray, beams: np.ndarray, traj: np.ndar
             "angle": ang}
 
 
+def boxes_in_sweep(boxes: np.ndarray, scanner: np.ndarray, traj: np.ndarray, traj_dt: float,
+                   t_a: float, t_b: float) -> np.ndarray:
+    """The moving boxes that pulses of a profile scanner fired in [t_a, t_b] can reach.
+
+    A profile scanner's pulses at time t all lie in its scan plane (through the
+    scanner, normal to the rotation axis). A box whose bounding sphere stays off
+    that plane through the whole batch cannot be hit by any of them, so casting
+    with the remaining rows gives the same points; the kernel then skips the
+    per-pulse test of boxes beside the vehicle (traffic on a motorway). The
+    plane is followed every millisecond; a margin of twice the largest change
+    of a box's distance between two samples covers the time in between.
+    Multi-beam scanners, whose beams leave the plane, get all boxes.
+    """
+    if len(boxes) == 0 or int(scanner[0]) != 0:
+        return boxes
+    ts = np.linspace(t_a, t_b, max(int(np.ceil((t_b - t_a) / 1e-3)), 1) + 1)
+    f = ts / traj_dt  # pose as the kernel interpolates it (_pose)
+    i = np.clip(np.floor(f).astype(np.int64), 0, len(traj) - 2)
+    w = np.clip(f - i, 0.0, 1.0)[:, None]
+    pose = traj[i] + w * (traj[i + 1] - traj[i])
+    rot = pose[:, 3:12].reshape(-1, 3, 3)
+    origin = pose[:, 0:3] + rot @ scanner[1:4]
+    m_yaw, m_pitch = scanner[4], scanner[5]
+    axis = rot @ np.array([np.cos(m_yaw) * np.cos(m_pitch), np.sin(m_yaw) * np.cos(m_pitch), -np.sin(m_pitch)])
+    axis /= np.linalg.norm(axis, axis=1)[:, None]
+    centre = np.empty((len(boxes), len(ts), 3))
+    centre[:, :, 0] = boxes[:, None, 0] + boxes[:, None, 3] * (ts[None, :] - boxes[:, None, 9])
+    centre[:, :, 1] = boxes[:, None, 1] + boxes[:, None, 4] * (ts[None, :] - boxes[:, None, 9])
+    centre[:, :, 2] = boxes[:, None, 2]
+    dist = np.abs(np.einsum("btk,tk->bt", centre - origin[None], axis))
+    radius = np.sqrt((boxes[:, 5:8] ** 2).sum(axis=1))
+    margin = 2.0 * np.abs(np.diff(dist, axis=1)).max(axis=1, initial=0.0) + 0.01
+    return np.ascontiguousarray(boxes[(dist <= (radius + margin)[:, None]).any(axis=1)])
+
+
 def time_order(times: list) -> np.ndarray:
     """Order that interleaves several time-sorted arrays into one sorted by time (stable: earlier array first on ties)."""
     if len(times) == 1:
         return np.arange(len(times[0]))
     lens = np.array([len(t) for t in times], np.int64)
     return _merge_order(np.concatenate(times), lens)
+
+
+def merge_batch(parts: list, t_offset: float) -> dict:
+    """One batch of several scanners' returns (dicts from :func:`cast_rays` plus ``scanner``) as
+    one time-ordered set (stable, see :func:`time_order`), ready for a LAS record.
+
+    Returns ``xyz, gps_time`` (t + *t_offset*), ``intensity, cls, ret, nret, scanner`` and
+    ``scan_angle`` (int16, units of 0.006 degrees, in -180..180 degrees, clipped to +-30000).
+    """
+    order = time_order([p["t"] for p in parts])
+
+    def cat(key):
+        return parts[0][key] if len(parts) == 1 else np.concatenate([p[key] for p in parts])
+
+    return dict(zip(
+        ("xyz", "gps_time", "intensity", "cls", "ret", "nret", "scanner", "scan_angle"),
+        _gather_batch(order, cat("xyz"), cat("t"), cat("intensity"), cat("cls"), cat("ret"), cat("nret"),
+                      cat("scanner"), cat("angle"), float(t_offset)),
+    ))
+
+
+@jit
+def _gather_batch(order, xyz, t, inten, cls, ret, nret, scanner, ang, t_offset):
+    n = order.shape[0]
+    o_xyz = np.empty((n, 3))
+    o_t = np.empty(n)
+    o_int = np.empty(n, np.uint16)
+    o_cls = np.empty(n, np.uint8)
+    o_ret = np.empty(n, np.uint8)
+    o_nret = np.empty(n, np.uint8)
+    o_sc = np.empty(n, np.uint8)
+    o_ang = np.empty(n, np.int16)
+    for i in range(n):
+        j = order[i]
+        o_xyz[i, 0] = xyz[j, 0]
+        o_xyz[i, 1] = xyz[j, 1]
+        o_xyz[i, 2] = xyz[j, 2]
+        o_t[i] = t_offset + t[j]
+        o_int[i] = inten[j]
+        o_cls[i] = cls[j]
+        o_ret[i] = ret[j]
+        o_nret[i] = nret[j]
+        o_sc[i] = scanner[j]
+        # (angle + pi) mod 2 pi - pi, the modulo floored as Python's and numpy's; the caster's
+        # angles are mostly in range already, and fmod is slow
+        a = ang[j] + np.pi
+        if a < 0.0 or a >= 2 * np.pi:
+            a = a % (2 * np.pi)
+        q = np.rint((a - np.pi) * (180.0 / np.pi) / 0.006)
+        o_ang[i] = np.int16(min(max(q, -30000.0), 30000.0))
+    return o_xyz, o_t, o_int, o_cls, o_ret, o_nret, o_sc, o_ang
 
 
 @jit

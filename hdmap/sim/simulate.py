@@ -9,11 +9,13 @@ kept apart in ``truth/``.
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
 import json
 import logging
 import math
 import time as _time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +111,8 @@ class SimulationResult:
     points: list = field(default_factory=list)
     seconds: float = 0.0
     preview: Path | None = None
+    #: seconds spent casting (the calling thread) and merging, encoding and writing points (the
+    #: writer thread, overlapping the casting; includes closing the LAZ files)
     timing: dict = field(default_factory=lambda: {"cast_s": 0.0, "write_s": 0.0})
 
     @property
@@ -196,6 +200,56 @@ class _Raster:
         return img.reshape(self.ny, self.nx)
 
 
+class _Behind:
+    """Run jobs one after another on a worker thread, in order, while the caller goes on.
+
+    The simulator casts batch c + 1 (Numba, all cores, GIL released) while batch
+    c is merged, encoded and compressed (laspy/lazrs, GIL mostly released): on
+    two cores that overlap is worth a third of the wall time. At most *depth*
+    jobs wait, so memory stays bounded; a job's exception is raised in the caller
+    at the next :meth:`submit` or :meth:`drain`. Leaving the ``with`` block waits
+    for the running job and drops the waiting ones.
+    """
+
+    def __init__(self, depth: int = 2):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hdmap-writer")
+        self._pending: collections.deque = collections.deque()
+        self._depth = depth
+        self.busy_s = 0.0  # time the worker spent on jobs
+        self._failed = False
+
+    def _timed(self, fn, args):
+        if self._failed:  # after a failure the jobs queued behind it are skipped
+            return
+        t = _time.perf_counter()
+        try:
+            fn(*args)
+        except BaseException:
+            self._failed = True
+            raise
+        finally:
+            self.busy_s += _time.perf_counter() - t
+
+    def submit(self, fn, *args) -> None:
+        while len(self._pending) >= self._depth:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._timed, fn, args))
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def __enter__(self) -> "_Behind":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+        return False
+
+
 def simulate(out, *, preset_name: str | None = "urban", road_file=None, description: rd.RoadDescription | None = None,
              length: float | None = None, passes: int = 2, seed: int = 0, rate: float | None = None,
              speed: float | None = None, scanners: int = 2, multibeam: bool = False, preview=None,
@@ -227,7 +281,7 @@ def simulate(out, *, preset_name: str | None = "urban", road_file=None, descript
     progress : callable, optional
         Called with the number of points written after each chunk.
     """
-    from ..kernels.raycast import cast_rays, new_buffers, time_order
+    from ..kernels.raycast import boxes_in_sweep, cast_rays, merge_batch, new_buffers
 
     chunk_seconds = CHUNK_SECONDS
     t_start_wall = _time.perf_counter()
@@ -269,10 +323,40 @@ def simulate(out, *, preset_name: str | None = "urban", road_file=None, descript
         pose = run.kernel_pose()
         laz = out / f"drive_{k}.laz"
         classes = _NpyStream(out / "truth" / f"classes_{k}.npy", np.uint8)
-        n_written = 0
+        counted = [0]
         ok = False
+
+        def emit(parts, writer, k=k, t_pass=t_pass, classes=classes, counted=counted):
+            """Merge one batch of the scanners' points in time order and write it (on the writer thread)."""
+            b = merge_batch(parts, t_pass)  # time order, independent of the batching
+            m = len(b["gps_time"])
+            if m == 0:
+                return
+            xyz = b["xyz"]
+            # coordinates computed by the caster, finite by construction: no check
+            cloud = PointCloud._unchecked(xyz, {
+                "intensity": b["intensity"],
+                "return_number": b["ret"],
+                "number_of_returns": b["nret"],
+                "scanner_channel": b["scanner"],
+                "classification": np.zeros(m, np.uint8),
+                "scan_angle": b["scan_angle"],
+                "point_source_id": np.full(m, k, np.uint16),
+                "gps_time": b["gps_time"],
+            }, crs, None)
+            writer.write(cloud)
+            classes.write(b["cls"])
+            counted[0] += m
+            if raster_all is not None:
+                li = np.log10(np.maximum(b["intensity"].astype(np.float64), 1.0))
+                raster_all.add(xyz[:, 0], xyz[:, 1], li)
+                raster_zoom.add(xyz[:, 0], xyz[:, 1], li)
+            if progress is not None:
+                progress(m)
+
         try:
-            with LasWriter(laz, crs=crs, offsets=offsets, system_identifier="hdmap simulator") as writer:
+            with LasWriter(laz, crs=crs, offsets=offsets, system_identifier="hdmap simulator") as writer, \
+                    _Behind() as behind:
                 n_chunks = int(math.ceil(run.duration / chunk_seconds))
                 for c in range(n_chunks):
                     ta, tb = c * chunk_seconds, min((c + 1) * chunk_seconds, run.duration)
@@ -293,50 +377,28 @@ def simulate(out, *, preset_name: str | None = "urban", road_file=None, descript
                         if n <= 0:
                             continue
                         tc = _time.perf_counter()
+                        mine = boxes_in_sweep(boxes, sc.array(), pose, 1.0 / TRAJECTORY_RATE, r0 / sc.rate,
+                                              r1 / sc.rate)
                         pts = cast_rays(arrays, sc.array(), np.radians(np.array(sc.beams, dtype=np.float64)), pose,
                                         1.0 / TRAJECTORY_RATE, t0=0.0, ray0=r0, n_rays=n, rate=sc.rate,
-                                        seed=int(seed), stream=k * 8 + si, phys=phys, boxes=boxes,
-                                        box_mat=np.full(len(boxes), _car_material(), np.int32),
+                                        seed=int(seed), stream=k * 8 + si, phys=phys, boxes=mine,
+                                        box_mat=np.full(len(mine), _car_material(), np.int32),
                                         buffers=buffers[si], offset=(E0, N0, 0.0))
                         result.timing["cast_s"] += _time.perf_counter() - tc
                         pts["scanner"] = np.full(len(pts["t"]), si, np.uint8)
                         parts.append(pts)
-                    if not parts:
-                        continue
-                    # all scanners' points in time order (independent of the chunking)
-                    order = time_order([p["t"] for p in parts])
-                    merged = {key: np.concatenate([p[key] for p in parts])[order] for key in parts[0]}
-                    m = len(merged["t"])
-                    if m == 0:
-                        continue
-                    xyz = merged["xyz"]
-                    ang = np.degrees((merged["angle"] + np.pi) % (2 * np.pi) - np.pi)
-                    cloud = PointCloud(xyz, {
-                        "intensity": merged["intensity"],
-                        "return_number": merged["ret"],
-                        "number_of_returns": merged["nret"],
-                        "scanner_channel": merged["scanner"],
-                        "classification": np.zeros(m, np.uint8),
-                        "scan_angle": np.clip(np.round(ang / 0.006), -30000, 30000).astype(np.int16),
-                        "point_source_id": np.full(m, k, np.uint16),
-                        "gps_time": t_pass + merged["t"],
-                    }, crs=crs)
-                    tw = _time.perf_counter()
-                    writer.write(cloud)
-                    classes.write(merged["cls"])
-                    result.timing["write_s"] += _time.perf_counter() - tw
-                    n_written += m
-                    if raster_all is not None:
-                        li = np.log10(np.maximum(merged["intensity"].astype(np.float64), 1.0))
-                        raster_all.add(xyz[:, 0], xyz[:, 1], li)
-                        raster_zoom.add(xyz[:, 0], xyz[:, 1], li)
-                    if progress is not None:
-                        progress(m)
+                    if parts:
+                        # the points are fresh arrays (compacted out of the reused buffers): the writer
+                        # thread merges and writes them while the next batch is cast
+                        behind.submit(emit, parts, writer)
+                behind.drain()
+                result.timing["write_s"] += behind.busy_s
                 tw = _time.perf_counter()
             result.timing["write_s"] += _time.perf_counter() - tw  # closing flushes the last LAZ chunks
             ok = True
         finally:
             classes.close(ok)
+        n_written = counted[0]
         traj = Trajectory(t_pass + run.time, run.xyz + run.drift + [E0, N0, 0.0], run.roll, run.pitch,
                           np.mod(np.pi / 2 - run.yaw, 2 * np.pi), crs=crs, source=f"pass {k}")
         traj.write_ascii(out / f"trajectory_{k}.txt")

@@ -8,7 +8,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hdmap.kernels.raycast import build_grid, cast_rays, pose_matrices, time_order
+from hdmap.kernels.raycast import boxes_in_sweep, build_grid, cast_rays, merge_batch, pose_matrices, time_order
 
 
 def slow_grid(boxes, zr, tri_xy, x0, y0, cell, nx, ny):
@@ -141,3 +141,58 @@ def test_time_order_is_a_stable_merge(lists):
     order = time_order(arrays)
     ref = np.argsort(np.concatenate(arrays), kind="stable")
     np.testing.assert_array_equal(order, ref)
+
+
+def test_boxes_off_the_scan_plane_are_culled_and_the_points_stay_the_same():
+    """Cars that no pulse of a batch can reach are dropped; the points are exactly those cast with every car."""
+    scene = plane_scene()
+    n = 201
+    x = np.linspace(0, 20, n)  # 10 m/s east for 2 s
+    traj = pose_matrices(np.column_stack([x, np.zeros(n), np.full(n, 2.0)]), np.zeros(n), np.zeros(n),
+                         np.linspace(0, 0.3, n))  # turning left
+    # axis yawed 40 degrees: the scan plane is oblique to the road, as on the survey vehicle
+    scanner = np.array([0, -0.8, 0.45, 0.35, np.radians(40), 0.0, 250.0, 100.0, 1.5, 0.0, 0.0])
+    rng = np.random.default_rng(4)
+    m = 40
+    # [cx, cy, cz, vx, vy, hx, hy, hz, yaw, t_ref]: cars all around, some driving, at batch mid-time 0.55 s
+    boxes = np.column_stack([rng.uniform(-30, 50, m), rng.uniform(-30, 30, m), np.full(m, 0.8),
+                             rng.uniform(-20, 20, m), rng.uniform(-3, 3, m), np.full(m, 2.2), np.full(m, 0.9),
+                             np.full(m, 0.75), rng.uniform(0, 6.3, m), np.full(m, 0.55)])
+    rate = 4e4
+    r0, r1 = int(0.5 * rate), int(0.6 * rate)
+    kept = boxes_in_sweep(boxes, scanner, traj, 0.01, r0 / rate, r1 / rate)
+    assert 0 < len(kept) < m // 2
+    common = dict(t0=0.0, ray0=r0, n_rays=r1 - r0, rate=rate, seed=1, stream=0, phys=quiet_physics())
+    every = cast_rays(scene, scanner, np.zeros(0), traj, 0.01, boxes=boxes, box_mat=np.zeros(m, np.int32),
+                      **common)
+    some = cast_rays(scene, scanner, np.zeros(0), traj, 0.01, boxes=kept, box_mat=np.zeros(len(kept), np.int32),
+                     **common)
+    assert (every["xyz"][:, 2] > 0.1).sum() > 20  # cars were hit (the plane is at z = 0)
+    for key in every:
+        np.testing.assert_array_equal(some[key], every[key], err_msg=key)
+    multibeam = scanner.copy()
+    multibeam[0] = 1
+    assert len(boxes_in_sweep(boxes, multibeam, traj, 0.01, r0 / rate, r1 / rate)) == m
+
+
+def test_merge_batch_orders_by_time_and_encodes_angles_as_las():
+    rng = np.random.default_rng(2)
+
+    def part(n, si):
+        return {"xyz": rng.normal(size=(n, 3)), "t": np.sort(rng.integers(0, 50, n)).astype(float),
+                "intensity": rng.integers(0, 65535, n).astype(np.uint16), "cls": rng.integers(0, 20, n).astype(np.uint8),
+                "ret": np.ones(n, np.uint8), "nret": np.ones(n, np.uint8), "scanner": np.full(n, si, np.uint8),
+                "angle": rng.uniform(-10, 10, n)}
+
+    parts = [part(300, 0), part(250, 1), part(5, 2)]
+    parts[0]["angle"][:4] = [np.pi, -np.pi, 3 * np.pi, 0.0]  # edges of the range and one far outside
+    b = merge_batch(parts, 1000.5)
+    order = np.argsort(np.concatenate([p["t"] for p in parts]), kind="stable")
+    cat = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
+    np.testing.assert_array_equal(b["xyz"], cat["xyz"])
+    np.testing.assert_array_equal(b["gps_time"], 1000.5 + cat["t"])
+    for k in ("intensity", "cls", "ret", "nret", "scanner"):
+        np.testing.assert_array_equal(b[k], cat[k], err_msg=k)
+    ref = np.clip(np.round(np.degrees((cat["angle"] + np.pi) % (2 * np.pi) - np.pi) / 0.006), -30000, 30000)
+    np.testing.assert_array_equal(b["scan_angle"], ref.astype(np.int16))
+    assert b["scan_angle"].dtype == np.int16

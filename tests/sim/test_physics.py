@@ -49,6 +49,21 @@ def test_same_seed_same_bytes_other_seed_other_scene(tmp_path):
         (a.out / "truth" / "markings.geojson").read_bytes() != (c.out / "truth" / "markings.geojson").read_bytes()
 
 
+def test_a_failure_while_writing_leaves_no_drive(tmp_path):
+    """Points are written on a worker thread: its errors reach the caller, and no half-written LAZ stays."""
+    calls = []
+
+    def progress(n):
+        calls.append(n)
+        if len(calls) == 3:
+            raise RuntimeError("disk full (simulated)")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        simulate(tmp_path / "s", preset_name="junction", length=60, passes=1, rate=30_000, seed=1, progress=progress)
+    assert len(calls) == 3
+    assert not list((tmp_path / "s").glob("*.laz*")) and not list((tmp_path / "s").rglob("classes_*.npy*"))
+
+
 def test_marking_points_lie_inside_marking_polygons(sim_urban):
     cloud, cls = load(sim_urban)
     marks = shapely.union_all([g for g, _ in polygons(sim_urban)])
