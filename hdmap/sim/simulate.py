@@ -205,7 +205,8 @@ class _Behind:
 
     The simulator casts batch c + 1 (Numba, all cores, GIL released) while batch
     c is merged, encoded and compressed (laspy/lazrs, GIL mostly released): on
-    two cores that overlap is worth a third of the wall time. At most *depth*
+    two cores the overlap alone took a tenth off the wall time (urban, 200 m:
+    13.9 s -> 12.7 s, same bytes). At most *depth*
     jobs wait, so memory stays bounded; a job's exception is raised in the caller
     at the next :meth:`submit` or :meth:`drain`. Leaving the ``with`` block waits
     for the running job and drops the waiting ones.
