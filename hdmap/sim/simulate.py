@@ -319,16 +319,17 @@ def simulate(out, *, preset_name: str | None = "urban", road_file=None, descript
 
     raster_all, raster_zoom, focus = _preview_rasters(scene) if preview else (None, None, None)
     buffers = [new_buffers(int(sc.rate * chunk_seconds) + 2 * max(len(sc.beams), 1)) for sc in specs]
+    kernel_specs = [(sc.array(), np.radians(np.array(sc.beams, dtype=np.float64))) for sc in specs]
     for k, run in enumerate(runs):
         t_pass = _gps_start(desc.survey_date, k, pass_gap)
         pose = run.kernel_pose()
         laz = out / f"drive_{k}.laz"
         classes = _NpyStream(out / "truth" / f"classes_{k}.npy", np.uint8)
-        counted = [0]
         ok = False
 
-        def emit(parts, writer, k=k, t_pass=t_pass, classes=classes, counted=counted):
-            """Merge one batch of the scanners' points in time order and write it (on the writer thread)."""
+        def emit(parts, writer):
+            """Merge one batch of the scanners' points in time order and write it (on the writer thread,
+            which is drained before the next pass)."""
             b = merge_batch(parts, t_pass)  # time order, independent of the batching
             m = len(b["gps_time"])
             if m == 0:
@@ -347,7 +348,6 @@ def simulate(out, *, preset_name: str | None = "urban", road_file=None, descript
             }, crs, None)
             writer.write(cloud)
             classes.write(b["cls"])
-            counted[0] += m
             if raster_all is not None:
                 li = np.log10(np.maximum(b["intensity"].astype(np.float64), 1.0))
                 raster_all.add(xyz[:, 0], xyz[:, 1], li)
@@ -378,9 +378,9 @@ def simulate(out, *, preset_name: str | None = "urban", road_file=None, descript
                         if n <= 0:
                             continue
                         tc = _time.perf_counter()
-                        mine = boxes_in_sweep(boxes, sc.array(), pose, 1.0 / TRAJECTORY_RATE, r0 / sc.rate,
-                                              r1 / sc.rate)
-                        pts = cast_rays(arrays, sc.array(), np.radians(np.array(sc.beams, dtype=np.float64)), pose,
+                        scanner, beams = kernel_specs[si]
+                        mine = boxes_in_sweep(boxes, scanner, pose, 1.0 / TRAJECTORY_RATE, r0 / sc.rate, r1 / sc.rate)
+                        pts = cast_rays(arrays, scanner, beams, pose,
                                         1.0 / TRAJECTORY_RATE, t0=0.0, ray0=r0, n_rays=n, rate=sc.rate,
                                         seed=int(seed), stream=k * 8 + si, phys=phys, boxes=mine,
                                         box_mat=np.full(len(mine), _car_material(), np.int32),
@@ -399,7 +399,7 @@ def simulate(out, *, preset_name: str | None = "urban", road_file=None, descript
             ok = True
         finally:
             classes.close(ok)
-        n_written = counted[0]
+        n_written = writer.point_count
         traj = Trajectory(t_pass + run.time, run.xyz + run.drift + [E0, N0, 0.0], run.roll, run.pitch,
                           np.mod(np.pi / 2 - run.yaw, 2 * np.pi), crs=crs, source=f"pass {k}")
         traj.write_ascii(out / f"trajectory_{k}.txt")
