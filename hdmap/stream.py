@@ -65,29 +65,55 @@ class ClassifyResult:
     timing: dict = field(default_factory=dict)  # seconds: read_spill, classify (the stages alone), write
 
 
-def plan_blocks(counts: dict, base: float, halo: float, max_edge: float, max_points: int) -> tuple[int, int]:
-    """Block edge (in base tiles) for :func:`classify_file`, and the most points a block with its halo holds.
+def plan_blocks(counts: dict, base: float, halo: float, max_edge: float, max_points: int) -> tuple[int, int, int]:
+    """Block shape (in base tiles) for :func:`classify_file`, and the most points a block with its halo holds.
 
-    *counts* maps base-tile keys ``(tx, ty)`` to their numbers of points. The
-    largest edge up to *max_edge* metres whose fullest block, halo ring
-    included, stays within *max_points* wins (at least one base tile).
+    *counts* maps base-tile keys ``(tx, ty)`` to their numbers of points. Blocks
+    are rectangles of ``kx x ky`` base tiles, each edge up to *max_edge* metres.
+    Every block is classified with the points of a halo ring around it, so the
+    work is the sum of the blocks' points with their rings: of the shapes whose
+    fullest block (ring included) stays within *max_points*, the one with the
+    least work wins (then the one with fewer blocks, then the squarer one). A
+    street survey is a band: blocks long along it and as wide as it, or square
+    ones when it runs diagonally, whichever the counts say costs less. Returns
+    ``(kx, ky, fullest)``; when no shape fits, the one with the smallest fullest block.
     """
     ring = int(np.ceil(halo / base))
     keys = np.array(list(counts.keys()), dtype=np.int64).reshape(-1, 2)
     vals = np.array(list(counts.values()), dtype=np.int64)
-    best = (1, 0)
-    for k in range(1, max(int(max_edge // base), 1) + 1):
-        load: dict = {}
-        for (tx, ty), c in zip(keys.tolist(), vals.tolist()):
-            for bx in range((tx - ring) // k, (tx + ring) // k + 1):
-                for by in range((ty - ring) // k, (ty + ring) // k + 1):
-                    load[(bx, by)] = load.get((bx, by), 0) + c
-        fullest = max(load.values()) if load else 0
-        if k == 1 or fullest <= max_points:
-            best = (k, fullest)
-        if fullest > max_points:
-            break
-    return best
+    top = max(int(max_edge // base), 1)
+    best = None
+    for kx in range(1, top + 1):
+        for ky in range(1, top + 1):
+            total, fullest, blocks = _block_loads(keys, vals, kx, ky, ring)
+            fits = fullest <= max_points
+            rank = (not fits, total if fits else fullest, blocks, abs(kx - ky), kx)
+            if best is None or rank < best[0]:
+                best = (rank, kx, ky, fullest)
+    return best[1], best[2], best[3]
+
+
+def _block_loads(keys: np.ndarray, vals: np.ndarray, kx: int, ky: int, ring: int) -> tuple[int, int, int]:
+    """Work (points summed over blocks, rings included), fullest block and number of blocks for kx x ky blocks."""
+    if not len(keys):
+        return 0, 0, 0
+    own = np.unique((keys[:, 0] // kx) * (1 << 32) + (keys[:, 1] // ky))
+    bk, loads = [], []
+    # a tile at tx lies in block bx's extended range [bx kx - ring, (bx + 1) kx + ring) for consecutive bx
+    # (i.e. ceil((tx - ring - kx + 1) / kx) <= bx <= floor((tx + ring) / kx))
+    lo_x, hi_x = -((ring + kx - 1 - keys[:, 0]) // kx), (keys[:, 0] + ring) // kx
+    lo_y, hi_y = -((ring + ky - 1 - keys[:, 1]) // ky), (keys[:, 1] + ring) // ky
+    for ox in range(int((hi_x - lo_x).max()) + 1):
+        for oy in range(int((hi_y - lo_y).max()) + 1):
+            bx, by = lo_x + ox, lo_y + oy
+            m = (bx <= hi_x) & (by <= hi_y)
+            bk.append(bx[m] * (1 << 32) + by[m])
+            loads.append(vals[m])
+    bk = np.concatenate(bk)
+    u, inv = np.unique(bk, return_inverse=True)
+    load = np.bincount(inv, weights=np.concatenate(loads), minlength=len(u)).astype(np.int64)
+    load = load[np.isin(u, own)]  # blocks that own no tile are not classified
+    return int(load.sum()), int(load.max()), len(own)
 
 
 def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAULT_TILE, halo: float = DEFAULT_HALO,
@@ -170,31 +196,38 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
         labels = np.lib.format.open_memmap(tmp / "classes.npy", mode="w+", dtype=np.uint8, shape=(n,))
         labels[:] = Class.UNCLASSIFIED
         counts_tiles = {key: spill.count(key) for key in spill.keys()}
-        k, fullest = plan_blocks(counts_tiles, BASE_TILE, halo, tile, int(max_tile_points))
+        kx, ky, fullest = plan_blocks(counts_tiles, BASE_TILE, halo, tile, int(max_tile_points))
         if fullest > max_tile_points:
             logger.warning("the densest %g m block holds %d points with its halo, more than max_tile_points=%d; "
                            "memory will exceed the budget there", BASE_TILE, fullest, max_tile_points)
-        edge = k * BASE_TILE
+        ex, ey = kx * BASE_TILE, ky * BASE_TILE
         ring = int(np.ceil(halo / BASE_TILE))
-        blocks = sorted({(tx // k, ty // k) for tx, ty in counts_tiles})
-        logger.info("classifying %d points in %d block(s) of %g m (halo %g m)", n, len(blocks), edge, halo)
+        blocks = sorted({(tx // kx, ty // ky) for tx, ty in counts_tiles})
+        logger.info("classifying %d points in %d block(s) of %g x %g m (halo %g m)", n, len(blocks), ex, ey, halo)
         biggest = 0
         degraded: dict = {}
         histograms: dict = {}
 
         def load_block(bx, by):
-            parts = [spill.load((tx, ty))
-                     for tx in range(bx * k - ring, bx * k + k + ring) for ty in range(by * k - ring, by * k + k + ring)
-                     if (tx, ty) in counts_tiles]
+            """The block's points (its own base tiles, whole) and those of the ring tiles within *halo*."""
+            x0, y0 = bx * ex, by * ey
+            parts, own = [], []
+            for tx in range(bx * kx - ring, bx * kx + kx + ring):
+                for ty in range(by * ky - ring, by * ky + ky + ring):
+                    if (tx, ty) not in counts_tiles:
+                        continue
+                    part = spill.load((tx, ty))
+                    mine = tx // kx == bx and ty // ky == by
+                    if not mine:
+                        dx = np.maximum(np.maximum(x0 - part["x"], part["x"] - (x0 + ex)), 0.0)
+                        dy = np.maximum(np.maximum(y0 - part["y"], part["y"] - (y0 + ey)), 0.0)
+                        part = part[dx * dx + dy * dy <= halo * halo]
+                    parts.append(part)
+                    own.append(np.full(len(part), mine))
             rec = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            x0, y0 = bx * edge, by * edge
-            dx = np.maximum(np.maximum(x0 - rec["x"], rec["x"] - (x0 + edge)), 0.0)
-            dy = np.maximum(np.maximum(y0 - rec["y"], rec["y"] - (y0 + edge)), 0.0)
-            core = (np.floor(rec["x"] / BASE_TILE).astype(np.int64) // k == bx) & \
-                (np.floor(rec["y"] / BASE_TILE).astype(np.int64) // k == by)
-            near = core | (dx * dx + dy * dy <= halo * halo)
-            rec, core = rec[near], core[near]
-            xyz = np.column_stack([rec["x"], rec["y"], rec["z"]])
+            core = np.concatenate(own) if len(own) > 1 else own[0]
+            xyz = np.empty((len(rec), 3))
+            xyz[:, 0], xyz[:, 1], xyz[:, 2] = rec["x"], rec["y"], rec["z"]
             return rec, core, PointCloud._unchecked(xyz, {name: rec[name] for name in extra}, crs_seen, None)
 
         # pass 1: every stage per block; the blocks' intensity histograms add up to the survey's curve
