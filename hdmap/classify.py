@@ -1098,7 +1098,7 @@ def mark_paint(cloud: PointCloud, road: np.ndarray, curb: np.ndarray, trajectory
 # everything
 # --------------------------------------------------------------------------
 def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool = False, log_degraded: bool = True,
-             curve: dict | None = None, own_points: np.ndarray | None = None):
+             curve: dict | None = None, own_points: np.ndarray | None = None, markings: bool = True):
     """Classify every point of a street scan.
 
     Parameters
@@ -1128,6 +1128,11 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         each survey point once, whatever the block size), and the road does
         not grow through the halo's outer margin (see :func:`detect_road`).
         The codes of the halo points are less reliable: keep the own ones.
+    markings : bool
+        False skips the intensity and marking stages (no point is 64; with
+        *details* the ``histograms`` are still counted): for a caller that
+        judges paint afterwards with the survey's curve (:func:`mark_paint`),
+        as block-by-block classification does.
 
     Returns
     -------
@@ -1168,14 +1173,16 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     histograms = {}
     if "intensity" in cloud.attrs:
         # ranges from the points as measured (the levelled heights are for the ground stages only)
-        keys = None if positions is None else _range_sector_keys(cloud.xyz, positions, headings, p["intensity"])
+        keys = None if positions is None or not (details or markings) else \
+            _range_sector_keys(cloud.xyz, positions, headings, p["intensity"])
         if details and keys is not None:
             # the caller adds them up over blocks (each point counted once: its own block's points); the
             # curve of these points comes from the same counts
             counted = road if own_points is None else road & own_points
             histograms = _histograms(cloud.attrs["intensity"], counted, keys, groups)
-            if curve is None and histograms:
+            if curve is None and histograms and markings:
                 curve = intensity_curve(histograms, p["intensity"])
+    if "intensity" in cloud.attrs and markings:
         paint, ratio, no_range = _paint(cloud.attrs["intensity"], road, xyz, positions, headings, groups, p, curve,
                                         keys)
         if no_range:
@@ -1183,7 +1190,7 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         # the foot of a curb face sits at road level and its stone is brighter than asphalt: not paint
         cx, cy = curb_frame.cells_of(xyz[:, :2])
         paint &= ~curb_zone[cx, cy]
-    else:
+    elif "intensity" not in cloud.attrs:
         degraded.append("no intensity: markings not detected")
     out[is_ground] = Class.GROUND
     out[road] = Class.ROAD_SURFACE

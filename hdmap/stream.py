@@ -230,12 +230,15 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
             xyz[:, 0], xyz[:, 1], xyz[:, 2] = rec["x"], rec["y"], rec["z"]
             return rec, core, PointCloud._unchecked(xyz, {name: rec[name] for name in extra}, crs_seen, None)
 
-        # pass 1: every stage per block; the blocks' intensity histograms add up to the survey's curve
+        # pass 1: every stage per block; the blocks' intensity histograms add up to the survey's curve. With
+        # several blocks and a trajectory, paint is judged in pass 2 only (pass 1's would be overwritten)
+        later = len(blocks) > 1 and trajectory is not None and "intensity" in extra
         for i, (bx, by) in enumerate(blocks):
             rec, core, cloud = load_block(bx, by)
             biggest = max(biggest, len(rec))
             t1 = time.perf_counter()
-            codes, info = classify(cloud, trajectory, params, details=True, log_degraded=False, own_points=core)
+            codes, info = classify(cloud, trajectory, params, details=True, log_degraded=False, own_points=core,
+                                   markings=not later)
             timing["classify"] += time.perf_counter() - t1
             for d in info["degraded"]:
                 degraded[d] = degraded.get(d, 0) + 1
@@ -248,9 +251,10 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
                          int(core.sum()))
         # pass 2: markings again with the survey's intensity curve (a block alone can be too short: a solid
         # line at a constant offset from a straight drive would pass for asphalt)
-        if histograms and len(blocks) > 1:
+        if later or (histograms and len(blocks) > 1):
             stage_params = resolve_stages(STAGES, params)
-            curve = intensity_curve(histograms, stage_params["intensity"])
+            # (no histograms: the trajectory covered no road point; each block then judges with its own curve)
+            curve = intensity_curve(histograms, stage_params["intensity"]) if histograms else None
             for bx, by in blocks:
                 rec, core, cloud = load_block(bx, by)
                 t1 = time.perf_counter()

@@ -189,14 +189,16 @@ def spill_drive(job: dict) -> dict:
 # stage 3a: classify a tile with its buffer
 # ---------------------------------------------------------------------------
 def classify_tile(job: dict) -> dict:
-    """All classification stages on the tile and its buffer; the codes of the tile's own points, and its
-    intensity histograms (summed over the run into the survey's intensity curve)."""
+    """Every classification stage but the markings (judged by :func:`paint_tile` with the survey's curve) on
+    the tile and its buffer; the codes of the tile's own points, and its intensity histograms (summed over
+    the run into the survey's intensity curve)."""
     t0 = time.perf_counter()
     work, st, tile, name, rec, core, spans, near = _tile_context(job, job["buffer"])
     sel = np.flatnonzero(near)
     attrs = job["attrs"]
+    # paint is judged by paint_tile with the survey's curve: not here
     codes, info = classify(_cloud(rec[sel], attrs, _crs(job)), trajectories(job), job["params"], details=True,
-                           log_degraded=False, own_points=core[sel])
+                           log_degraded=False, own_points=core[sel], markings=False)
     full = np.zeros(len(rec), np.uint8)
     full[sel] = codes
     _write_codes(work / "classes" / f"{name}.npz", st, tile, spans, full)

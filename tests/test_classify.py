@@ -85,6 +85,18 @@ def test_stages_are_callable_alone(scene):
     noise = detect_noise(cloud.xyz, g.dz)
     assert noise[np.isin(truth, (Class.LOW_NOISE, Class.HIGH_NOISE))].astype(bool).mean() > 0.8
 
+def test_without_the_marking_stages_paint_is_road_and_nothing_else_changes(scene):
+    """Block-by-block classification judges paint in a second pass with the survey's curve; the first skips it."""
+    _, _, drives, trajectories = scene
+    cloud = hdmap.read(drives[0])
+    full, info = classify(cloud, trajectories[0], details=True)
+    bare, bare_info = classify(cloud, trajectories[0], details=True, markings=False)
+    assert (full == Class.ROAD_MARKING).sum() > 1000 and not (bare == Class.ROAD_MARKING).any()
+    np.testing.assert_array_equal(bare, np.where(full == Class.ROAD_MARKING, Class.ROAD_SURFACE, full))
+    assert bare_info["histograms"].keys() == info["histograms"].keys()
+    for g, hist in info["histograms"].items():
+        np.testing.assert_array_equal(bare_info["histograms"][g], hist)
+
 def test_noise_stage_finds_returns_hovering_near_surfaces(scene):
     """Spurious returns a few decimetres above the road or behind a wall have neighbours within the isolation
     test's voxel block; the gap test judges them against the spacing of the surface beside them."""
