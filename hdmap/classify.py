@@ -35,6 +35,7 @@ intensity is compared with a smaller background window only; the log says so.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import warnings
@@ -780,11 +781,37 @@ def intensity_histograms(intensity, road, xyz, positions, headings, groups, para
     return _histograms(intensity, road, _range_sector_keys(xyz, positions, headings, p), groups)
 
 
+@functools.lru_cache(maxsize=1)
+def _uint16_log_tables() -> tuple[np.ndarray, np.ndarray]:
+    """For every uint16 intensity: its log (as :func:`_log_intensity`) and the bin of that log in the
+    intensity histograms (as ``binned_histogram`` bins it): exactly the same numbers, looked up."""
+    logi = np.log(np.maximum(np.arange(1 << 16, dtype=np.float64), 1.0))
+    lo, hi, nbins = _LOG_I
+    f = (logi - lo) * (nbins / (hi - lo))
+    bins = np.where(f < 0.0, 0, np.where(f >= nbins, nbins - 1, np.floor(np.maximum(f, 0.0)))).astype(np.int64)
+    logi.flags.writeable = False
+    bins.flags.writeable = False
+    return logi, bins
+
+
+def _log_intensity(intensity: np.ndarray) -> np.ndarray:
+    """log(max(intensity, 1)) as float64 (a table lookup for uint16 intensities, as LAS stores them)."""
+    intensity = np.asarray(intensity)
+    if intensity.dtype == np.uint16:
+        return _uint16_log_tables()[0][intensity]
+    return np.log(np.maximum(intensity.astype(np.float64), 1.0))
+
+
 def _histograms(intensity, road, keys, groups) -> dict:
     key, has, nr, na = keys
-    sel = np.flatnonzero(road & has)
     grp = np.zeros(len(key), np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
-    logi = np.log(np.maximum(intensity.astype(np.float64), 1.0))
+    if np.asarray(intensity).dtype == np.uint16:  # one pass for every group
+        ids, slot = _small_unique(grp, inverse=True)
+        hist, counted = G.grouped_histograms(key, intensity, _uint16_log_tables()[1], slot, road & has, len(ids),
+                                             nr * na, _LOG_I[2])
+        return {int(g): hist[k] for k, g in enumerate(ids.tolist()) if counted[k]}
+    sel = np.flatnonzero(road & has)
+    logi = _log_intensity(intensity)
     out = {}
     for g in _small_unique(grp[sel]):
         m = sel[grp[sel] == g]
@@ -860,7 +887,7 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
     """
     p = STAGES["intensity"].resolve(params)
     n = len(xyz)
-    logi = np.log(np.maximum(intensity.astype(np.float64), 1.0))
+    logi = _log_intensity(intensity)
     sel = np.flatnonzero(road)
     grp = np.zeros(n, np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     degraded = positions is None

@@ -19,7 +19,7 @@ __all__ = [
     "grow_region", "label_components", "distance_transform", "fill_nearest", "voxel_neighbour_counts",
     "gather_cells", "curb_steps", "DIRECTIONS", "nearest_fill", "binned_quantiles", "component_shapes",
     "nearest_in_group", "similar_neighbours", "closest_level", "xy_bounds", "cell_coords", "range_sector_keys",
-    "relative_to_curve", "gap_outliers",
+    "relative_to_curve", "gap_outliers", "grouped_histograms",
 ]
 
 
@@ -1078,6 +1078,51 @@ def binned_histogram(keys: np.ndarray, values: np.ndarray, nkeys: int, lo: float
     if not hi > lo or nbins < 1:
         raise ValueError("need hi > lo and nbins >= 1")
     return _binned_histogram(keys, values, int(nkeys), float(lo), float(hi), int(nbins))
+
+
+def grouped_histograms(keys: np.ndarray, codes: np.ndarray, lut: np.ndarray, slots: np.ndarray,
+                       select: np.ndarray, nslots: int, nkeys: int, nbins: int):
+    """Histograms (nslots, nkeys, nbins) of selected points by group slot and key, the bin of a point
+    being ``lut[codes[i]]``; and the number of points counted per slot.
+
+    One pass for every group (instead of one selection and one :func:`binned_histogram`
+    per group): *codes* are small non-negative integers, e.g. uint16 intensities,
+    and *lut* maps each to its bin (e.g. the bin of its logarithm), so nothing is
+    computed per point. Points with a slot or key outside the table, or a bin
+    below 0, are not counted.
+    """
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    select = np.ascontiguousarray(select, dtype=np.bool_)
+    lut = np.ascontiguousarray(lut, dtype=np.int64)
+    codes = np.asarray(codes)
+    if codes.dtype.kind != "u" or codes.dtype.itemsize > 2:
+        raise ValueError(f"codes must be uint8 or uint16, got {codes.dtype}")
+    if not (keys.shape == codes.shape == slots.shape == select.shape):
+        raise ValueError("keys, codes, slots and select must have one shape")
+    if len(lut) < 1 << (8 * codes.dtype.itemsize):
+        raise ValueError(f"lut has {len(lut)} entries; {codes.dtype} needs {1 << (8 * codes.dtype.itemsize)}")
+    if len(lut) and lut.max() >= nbins:
+        raise ValueError("lut holds bins beyond nbins")
+    return _grouped_histograms(keys, np.ascontiguousarray(codes), lut, slots, select, int(nslots), int(nkeys),
+                               int(nbins))
+
+
+@jit
+def _grouped_histograms(keys, codes, lut, slots, select, nslots, nkeys, nbins):
+    hist = np.zeros((nslots, nkeys, nbins), np.int64)
+    counted = np.zeros(nslots, np.int64)
+    for i in range(keys.shape[0]):
+        if not select[i]:
+            continue
+        s = slots[i]
+        k = keys[i]
+        b = lut[codes[i]]
+        if s < 0 or s >= nslots or k < 0 or k >= nkeys or b < 0:
+            continue
+        hist[s, k, b] += 1
+        counted[s] += 1
+    return hist, counted
 
 
 def histogram_quantiles(hist: np.ndarray, lo: float, hi: float, quantiles) -> np.ndarray:

@@ -366,3 +366,22 @@ def test_far_line_in_specks_is_paint_when_they_lie_in_a_row():
     assert paint[line].mean() > 0.95
     assert not paint[scattered].any()
     assert not detect_markings(xyz, ratio, sigma, {"sparse_density": 0.0}, ratio)[line].any()
+
+
+def test_intensity_histograms_by_table_lookup_equal_those_computed_per_point():
+    from hdmap.classify import _histograms, _log_intensity
+
+    rng = np.random.default_rng(3)
+    n = 20000
+    intensity = rng.integers(0, 1 << 16, n).astype(np.uint16)
+    intensity[:50] = [0, 1, 2, 65535, 65534] * 10
+    key = rng.integers(0, 40, n)
+    keys = (key, rng.random(n) < 0.9, 8, 5)
+    road = rng.random(n) < 0.6
+    groups = rng.choice([0, 1, 17, 33], n)
+    fast = _histograms(intensity, road, keys, groups)
+    slow = _histograms(intensity.astype(np.int32), road, keys, groups)  # the per-point path
+    assert fast.keys() == slow.keys() == {0, 1, 17, 33}
+    for g in fast:
+        np.testing.assert_array_equal(fast[g], slow[g])
+    np.testing.assert_array_equal(_log_intensity(intensity), np.log(np.maximum(intensity.astype(np.float64), 1.0)))

@@ -274,3 +274,34 @@ def test_relative_to_curve():
         G.relative_to_curve(values, key, has, np.full(n, 3), table)
     empty = G.relative_to_curve(np.zeros(0), np.zeros(0, int), np.zeros(0, bool), np.zeros(0, int), table)
     assert empty[0].shape == (0,)
+
+
+# --- grouped histograms -------------------------------------------------------
+@pytest.mark.parametrize("n", [0, 1, 5000])
+def test_grouped_histograms_match_one_histogram_per_group(n):
+    rng = np.random.default_rng(n)
+    nkeys, nbins = 7, 11
+    codes = rng.integers(0, 1 << 16, n).astype(np.uint16)
+    codes[: n // 10] = 0  # many in one bin
+    lut = (np.arange(1 << 16) * nbins) >> 16
+    lut[5] = -1  # a code left out
+    keys = rng.integers(-1, nkeys + 1, n)  # some outside the table
+    slots = rng.integers(-1, 4, n)
+    select = rng.random(n) < 0.7
+    hist, counted = G.grouped_histograms(keys, codes, lut, slots, select, 3, nkeys, nbins)
+    assert hist.shape == (3, nkeys, nbins)
+    for s in range(3):
+        m = select & (slots == s) & (keys >= 0) & (keys < nkeys) & (lut[codes] >= 0)
+        ref = np.zeros((nkeys, nbins), np.int64)
+        np.add.at(ref, (keys[m], lut[codes[m]]), 1)
+        np.testing.assert_array_equal(hist[s], ref)
+        assert counted[s] == m.sum()
+
+
+def test_grouped_histograms_refuse_codes_the_table_cannot_hold():
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        G.grouped_histograms(np.zeros(2, int), np.zeros(2, np.int32), np.zeros(1 << 16, int), np.zeros(2, int),
+                             np.ones(2, bool), 1, 1, 1)
+    with pytest.raises(ValueError, match="lut has"):
+        G.grouped_histograms(np.zeros(2, int), np.zeros(2, np.uint16), np.zeros(256, int), np.zeros(2, int),
+                             np.ones(2, bool), 1, 1, 1)
