@@ -165,8 +165,9 @@ class _Frame:
         ny = int(np.ceil((hi[1] - lo[1]) / cell)) + 1
         return cls(float(lo[0]), float(lo[1]), cell, nx, ny)
 
-    def index(self, xy):
-        return G.cell_index(xy[:, 0], xy[:, 1], self.x0, self.y0, self.cell, self.nx, self.ny)
+    def index(self, xy, where=None):
+        """Flat cell index of points xy (-1 outside the grid, and where *where* is False)."""
+        return G.cell_index(xy[:, 0], xy[:, 1], self.x0, self.y0, self.cell, self.nx, self.ny, where)
 
     def cells_of(self, xy):
         """(ix, iy) integer cell coordinates (clipped) of points xy."""
@@ -290,7 +291,7 @@ def _level_drives(xyz: np.ndarray, source: np.ndarray, cell: float) -> np.ndarra
     if not np.any(shift):
         return xyz
     out = xyz.copy()
-    out[:, 2] -= shift[cell_sq[np.maximum(cidx, 0)], inv]
+    out[:, 2] -= shift.ravel()[cell_sq[np.maximum(cidx, 0)] * nd + inv]  # shift[square, drive]
     return out
 
 
@@ -388,8 +389,7 @@ def ground_model(xyz: np.ndarray, seeds_xyz: np.ndarray | None = None, params: d
     # lower edge is no flat area: it has no flat neighbours across it).
     fine = _Frame.around(xyz[:, :2], p["fine_cell"])
     near = np.isfinite(dz) & (dz > -p["outlier"]) & (dz <= p["max_step"])
-    fidx = np.full(len(xyz), -1, np.int64)
-    fidx[near] = fine.index(xyz[near])
+    fidx = fine.index(xyz, near)
     fstart, forder = G.bin_points(fidx, fine.nx * fine.ny)
     f1, f2, _fh, fcnt = G.cell_stats(xyz[:, 2], fstart, forder)
     fz = np.where((f2 - f1 > 0.05) & (fcnt >= 3), f2, f1).reshape(fine.nx, fine.ny)
@@ -529,9 +529,7 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     """
     p = STAGES["curbs"].resolve(params)
     frame = _Frame.around(xyz[:, :2], p["cell"])
-    sel = np.flatnonzero(is_ground)
-    idx = np.full(len(xyz), -1, np.int64)
-    idx[sel] = frame.index(xyz[sel])
+    idx = frame.index(xyz, is_ground)
     start, order = G.bin_points(idx, frame.nx * frame.ny)
     lo1, lo2, hi, cnt = G.cell_stats(xyz[:, 2], start, order)
     z = lo1.reshape(frame.nx, frame.ny)
@@ -663,12 +661,10 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     p = STAGES["road"].resolve(params)
     f = ground.frame
     z = np.where(ground.ground_cell, ground.height, np.nan)
-    sel = np.flatnonzero(is_ground)
     grp = np.zeros(len(xyz), np.int64) if groups is None else _small_unique(groups, inverse=True)[1]
     ng = int(grp.max()) + 1 if len(grp) else 1
-    key = np.full(len(xyz), -1, np.int64)
-    cell = f.index(xyz[sel])
-    key[sel] = np.where(cell >= 0, cell * ng + grp[sel], -1)
+    cell = f.index(xyz, is_ground)
+    key = np.where(cell >= 0, cell * ng + grp, -1)
     start, order = G.bin_points(key, f.nx * f.ny * ng)
     lo1, _lo2, hi, cnt = G.cell_stats(xyz[:, 2], start, order)
     spread = np.where(cnt >= 3, hi - lo1, np.nan).reshape(f.nx * f.ny, ng)
@@ -908,8 +904,7 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
     frame = _Frame.around(xyz[:, :2], p["background_cell"])
     r = max(int(round(window / 2 / frame.cell)), 1)
     ratio = np.full(n, np.nan)
-    cell = np.full(n, -1, np.int64)
-    cell[sel] = frame.index(xyz[sel])
+    cell = frame.index(xyz, road)
     ncell = frame.nx * frame.ny
     good = sel[np.isfinite(lnorm[sel])]
     all_mean = _cell_mean(lnorm[good], cell[good], ncell).reshape(frame.nx, frame.ny)
@@ -1024,8 +1019,10 @@ def _speck_rows(xyz, ratio, ok, cand, lab, count, small, p) -> np.ndarray:
     if len(ids) < p["speck_count"]:
         return rows
     road = np.flatnonzero(np.isfinite(ratio))
-    frame = _Frame.around(xyz[road, :2], 0.25)
-    rx, ry = frame.cells_of(xyz[road, :2])
+    road_xy = xyz[road, :2]
+    frame = _Frame.around(road_xy, 0.25)
+    rx, ry = frame.cells_of(road_xy)
+    del road_xy
     density = _box3(np.bincount(rx * frame.ny + ry, minlength=frame.nx * frame.ny).reshape(frame.nx, frame.ny)
                     .astype(np.float64)) / (0.75 * 0.75)
     centre = np.column_stack([np.bincount(lab, xyz[cand, 0], len(small))[ids],
@@ -1183,7 +1180,7 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     seeds = None
     if positions is not None:
         good = np.isfinite(positions[:, 0])
-        seeds = positions[good][:: max(int(good.sum() // 20000), 1)]
+        seeds = positions[np.flatnonzero(good)[:: max(int(good.sum() // 20000), 1)]]
     ground = ground_model(xyz, seeds, p["ground"])
     ix, iy = ground.frame.cells_of(xyz[:, :2])
     reach = int(np.ceil(p["noise"]["below_reach"] / ground.frame.cell))

@@ -64,10 +64,17 @@ def _xy(x, y, cell: float = 1.0):
     return x, y
 
 
-def cell_index(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int) -> np.ndarray:
-    """Flat cell index ``ix * ny + iy`` of each point; -1 outside the grid. Cells as :func:`cell_coords`."""
+def cell_index(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, nx: int, ny: int,
+               where: np.ndarray | None = None) -> np.ndarray:
+    """Flat cell index ``ix * ny + iy`` of each point; -1 outside the grid, and where *where* (bool, one
+    per point) is False. Cells as :func:`cell_coords`."""
     x, y = _xy(x, y, cell)
-    return _cell_index(x, y, float(x0), float(y0), float(cell), int(nx), int(ny))
+    if where is None:
+        return _cell_index(x, y, float(x0), float(y0), float(cell), int(nx), int(ny))
+    where = np.asarray(where)
+    if where.dtype != np.bool_ or where.shape != x.shape:
+        raise ValueError(f"where must be a bool array of shape {x.shape}, got {where.dtype} {where.shape}")
+    return _cell_index_where(x, y, where, float(x0), float(y0), float(cell), int(nx), int(ny))
 
 
 @jit_parallel
@@ -82,6 +89,21 @@ def _cell_index(x, y, x0, y0, cell, nx, ny):
             out[i] = -1
         else:
             out[i] = int(fx) * ny + int(fy)
+    return out
+
+
+@jit_parallel
+def _cell_index_where(x, y, where, x0, y0, cell, nx, ny):
+    n = x.shape[0]
+    out = np.empty(n, np.int64)
+    inv = 1.0 / cell
+    for i in prange(n):
+        out[i] = -1
+        if where[i]:
+            fx = _cell_float(x[i], x0, inv)
+            fy = _cell_float(y[i], y0, inv)
+            if fx >= 0 and fy >= 0 and fx < nx and fy < ny:
+                out[i] = int(fx) * ny + int(fy)
     return out
 
 

@@ -305,3 +305,15 @@ def test_grouped_histograms_refuse_codes_the_table_cannot_hold():
     with pytest.raises(ValueError, match="lut has"):
         G.grouped_histograms(np.zeros(2, int), np.zeros(2, np.uint16), np.zeros(256, int), np.zeros(2, int),
                              np.ones(2, bool), 1, 1, 1)
+
+
+@pytest.mark.parametrize("n", [0, 1, 1000])
+def test_cell_index_where_leaves_out_the_unselected(n):
+    rng = np.random.default_rng(n)
+    x, y = rng.uniform(-1, 11, n) + 5e6, rng.uniform(-1, 6, n)
+    x[: n // 10] = np.nan
+    where = rng.random(n) < 0.5
+    full = G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10)
+    np.testing.assert_array_equal(G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10, where), np.where(where, full, -1))
+    with pytest.raises(ValueError, match="bool array"):
+        G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10, where.astype(int))
