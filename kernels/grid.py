@@ -862,28 +862,44 @@ def _hash_find(keys, mask, k):
 @jit
 def _hash_table(key):
     """Open-addressing table (keys >= 0, -1 empty) of the distinct *key* values, grown as it fills (so its size
-    follows the occupied voxels, not the points): ``(keys, slot of each point)``."""
+    follows the occupied voxels, not the points): ``(keys, slot of each point)``.
+
+    Points come in scan order, so a point's key is mostly that of one of the two points before it (two
+    scanners interleave): those are remembered and not hashed again. When the table grows, the earlier
+    points' slots are moved with it (old slot -> new slot), not looked up again.
+    """
     n = key.shape[0]
     size = 1024
     keys = np.full(size, -1, np.int64)
     used = 0
     slot_of = np.empty(n, np.int64)
+    k1 = k2 = -1  # the last two distinct keys seen and their slots
+    s1 = s2 = -1
     for i in range(n):
         if 2 * (used + 1) > size:
             size *= 2
             grown = np.full(size, -1, np.int64)
+            moved = np.empty(keys.shape[0], np.int64)
             for s in range(keys.shape[0]):
                 if keys[s] != -1:
                     t = _hslot(keys[s], size - 1)
                     while grown[t] != -1:
                         t = (t + 1) & (size - 1)
                     grown[t] = keys[s]
+                    moved[s] = t
             keys = grown
-            # earlier points' slots moved: find them again
             for j in range(i):
-                slot_of[j] = _hash_find(keys, size - 1, key[j])
-        mask = keys.shape[0] - 1
+                slot_of[j] = moved[slot_of[j]]
+            k1 = k2 = -1
         k = key[i]
+        if k == k1:
+            slot_of[i] = s1
+            continue
+        if k == k2:
+            slot_of[i] = s2
+            k1, k2, s1, s2 = k2, k1, s2, s1
+            continue
+        mask = keys.shape[0] - 1
         s = _hslot(k, mask)
         while keys[s] != -1 and keys[s] != k:
             s = (s + 1) & mask
@@ -891,6 +907,8 @@ def _hash_table(key):
             keys[s] = k
             used += 1
         slot_of[i] = s
+        k2, s2 = k1, s1
+        k1, s1 = k, s
     return keys, slot_of
 
 

@@ -317,3 +317,21 @@ def test_cell_index_where_leaves_out_the_unselected(n):
     np.testing.assert_array_equal(G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10, where), np.where(where, full, -1))
     with pytest.raises(ValueError, match="bool array"):
         G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10, where.astype(int))
+
+
+@pytest.mark.parametrize("pattern", ["runs", "two_scanners", "random"])
+def test_hash_table_gives_every_point_the_slot_of_its_key(pattern):
+    """Keys repeat in runs (one scanner), interleave (two) or not at all, across many growths of the table."""
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 1 << 40, 5000)
+    if pattern == "runs":
+        key = np.repeat(base, rng.integers(1, 9, len(base)))
+    elif pattern == "two_scanners":
+        a, b = np.repeat(base[:2500], 3), np.repeat(base[2500:], 3)
+        key = np.ravel(np.column_stack([a, b]))
+    else:
+        key = rng.choice(base, 20000)
+    keys, slot_of = G._hash_table(key)
+    np.testing.assert_array_equal(keys[slot_of], key)
+    assert set(keys[keys >= 0].tolist()) == set(key.tolist())
+    assert len(keys) >= 2 * len(set(key.tolist()))  # at most half full
