@@ -42,30 +42,37 @@ def _position_heading(time, xyz, heading, t, pos, head):
     m = time.shape[0]
     t0, t1 = time[0], time[m - 1]
     two_pi = 2.0 * np.pi
-    filled = 0
-    for i in prange(n):
-        ti = t[i]
-        if not (ti >= t0 and ti <= t1):
-            continue
-        # searchsorted(time, ti, side="right") - 1, clipped to [0, m - 2]
-        lo, hi = 0, m
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if time[mid] <= ti:
-                lo = mid + 1
-            else:
-                hi = mid
-        k = min(max(lo - 1, 0), m - 2)
-        w = (ti - time[k]) / (time[k + 1] - time[k])
-        for j in range(3):
-            a = xyz[k, j]
-            pos[i, j] = a + (xyz[k + 1, j] - a) * w
-        a = heading[k]
-        d = heading[k + 1] - a
-        d = math.atan2(math.sin(d), math.cos(d))  # the short way round
-        h = np.fmod(a + d * w, two_pi)
-        if h < 0.0:
-            h += two_pi
-        head[i] = h if h < two_pi else 0.0
-        filled += 1
-    return filled
+    chunk = 4096
+    nchunk = (n + chunk - 1) // chunk
+    filled = np.zeros(nchunk, np.int64)
+    for c in prange(nchunk):
+        # points come in time order within a drive: most of a chunk's points share a sample interval with the
+        # point before them, whose index and short-way heading change are kept
+        k = -1
+        d = 0.0
+        for i in range(c * chunk, min((c + 1) * chunk, n)):
+            ti = t[i]
+            if not (ti >= t0 and ti <= t1):
+                continue
+            if k < 0 or not (time[k] <= ti and ti < time[k + 1]):
+                # searchsorted(time, ti, side="right") - 1, clipped to [0, m - 2]
+                lo, hi = 0, m
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if time[mid] <= ti:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                k = min(max(lo - 1, 0), m - 2)
+                d = heading[k + 1] - heading[k]
+                d = math.atan2(math.sin(d), math.cos(d))  # the short way round
+            w = (ti - time[k]) / (time[k + 1] - time[k])
+            for j in range(3):
+                a = xyz[k, j]
+                pos[i, j] = a + (xyz[k + 1, j] - a) * w
+            h = np.fmod(heading[k] + d * w, two_pi)
+            if h < 0.0:
+                h += two_pi
+            head[i] = h if h < two_pi else 0.0
+            filled[c] += 1
+    return filled.sum()

@@ -42,3 +42,19 @@ def test_matches_interpolate_inside_and_leaves_the_rest(n):
 def test_rejects_a_single_sample():
     with pytest.raises(ValueError, match=">= 2 samples"):
         track.position_heading(np.zeros(1), np.zeros((1, 3)), np.zeros(1), np.zeros(3), np.zeros((3, 3)), np.zeros(3))
+
+
+def test_points_in_time_order_share_intervals_and_match_interpolate():
+    """As a drive's points come: sorted times, many per sample interval, across several chunks of work."""
+    traj = _trajectory()
+    t0, t1 = traj.span
+    t = np.sort(np.random.default_rng(1).uniform(t0 - 0.05, t1, 30000))
+    t[5000:5010] = traj.time[40]  # on a sample time
+    t[-1] = t1
+    pos = np.full((len(t), 3), -7.0)
+    head = np.full(len(t), -7.0)
+    inside = (t >= t0) & (t <= t1)
+    assert track.position_heading(traj.time, traj.xyz, traj.heading, t, pos, head) == inside.sum()
+    ref_pos, att = traj.interpolate(t[inside])
+    np.testing.assert_array_equal(pos[inside], ref_pos)
+    assert np.abs(np.angle(np.exp(1j * (head[inside] - att[:, 2])))).max() < 1e-12
