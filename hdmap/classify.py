@@ -494,8 +494,7 @@ def detect_noise(xyz: np.ndarray, dz: np.ndarray, params: dict | None = None, se
     height = np.where(known, dz, np.inf)
     cand = np.flatnonzero(height > p["min_height"])
     if len(cand):
-        v = np.floor(xyz[cand] / p["voxel"]).astype(np.int64)
-        v -= v.min(axis=0)
+        v = G.voxel_coords(xyz, cand, p["voxel"])
         counts = G.voxel_neighbour_counts(v[:, 0], v[:, 1], v[:, 2])
         iso = cand[counts <= p["max_neighbours"]]
         out[iso] = np.where(height[iso] > p["high_height"], Class.HIGH_NOISE, Class.LOW_NOISE)

@@ -19,7 +19,7 @@ __all__ = [
     "grow_region", "label_components", "distance_transform", "fill_nearest", "voxel_neighbour_counts",
     "gather_cells", "curb_steps", "DIRECTIONS", "nearest_fill", "binned_quantiles", "component_shapes",
     "nearest_in_group", "similar_neighbours", "closest_level", "xy_bounds", "cell_coords", "range_sector_keys",
-    "relative_to_curve", "gap_outliers", "grouped_histograms",
+    "relative_to_curve", "gap_outliers", "grouped_histograms", "voxel_coords",
 ]
 
 
@@ -795,6 +795,37 @@ def voxel_neighbour_counts(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np
             a = a - (lo + (1 << 20) - 1)
         out.append(np.ascontiguousarray(a))
     return _voxel_counts(*out)
+
+
+def voxel_coords(xyz: np.ndarray, rows: np.ndarray, voxel: float) -> np.ndarray:
+    """``floor(xyz[rows] / voxel)`` as int64 (len(rows), 3), shifted so each column's minimum is 0: voxel
+    coordinates for :func:`voxel_neighbour_counts`, without the float copy of the selected points."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    if xyz.ndim != 2 or xyz.shape[1] != 3:
+        raise ValueError(f"xyz must be (n, 3), got {xyz.shape}")
+    if not voxel > 0:
+        raise ValueError(f"voxel must be positive, got {voxel}")
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(xyz)):
+        raise ValueError("rows outside xyz")
+    return _voxel_coords(xyz, rows, float(voxel))
+
+
+@jit_parallel
+def _voxel_coords(xyz, rows, voxel):
+    n = rows.shape[0]
+    out = np.empty((n, 3), np.int64)
+    for i in prange(n):
+        for j in range(3):
+            out[i, j] = np.int64(np.floor(xyz[rows[i], j] / voxel))
+    if n:
+        for j in range(3):
+            lo = out[0, j]
+            for i in range(1, n):
+                lo = min(lo, out[i, j])
+            for i in prange(n):
+                out[i, j] -= lo
+    return out
 
 
 @jit

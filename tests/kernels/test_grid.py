@@ -335,3 +335,12 @@ def test_hash_table_gives_every_point_the_slot_of_its_key(pattern):
     np.testing.assert_array_equal(keys[slot_of], key)
     assert set(keys[keys >= 0].tolist()) == set(key.tolist())
     assert len(keys) >= 2 * len(set(key.tolist()))  # at most half full
+
+
+@pytest.mark.parametrize("n", [0, 1, 3000])
+def test_voxel_coords_are_floored_and_shifted_to_zero(n):
+    rng = np.random.default_rng(n)
+    xyz = np.column_stack([rng.uniform(-50, 50, n) + 6.9e5, rng.uniform(-5, 5, n) + 5.3e6, rng.normal(0, 3, n)])
+    rows = np.flatnonzero(rng.random(n) < 0.4) if n > 1 else np.arange(n)
+    v = np.floor(xyz[rows] / 0.5).astype(np.int64)
+    np.testing.assert_array_equal(G.voxel_coords(xyz, rows, 0.5), v - v.min(axis=0) if len(v) else v)
