@@ -173,6 +173,10 @@ class _Frame:
         """(ix, iy) integer cell coordinates (clipped) of points xy."""
         return G.cell_coords(xy[:, 0], xy[:, 1], self.x0, self.y0, self.cell, self.nx, self.ny)
 
+    def flat_of(self, xy):
+        """``ix * ny + iy`` of :meth:`cells_of`: gather rasters with ``raster.ravel()[flat]``."""
+        return G.cell_flat(xy[:, 0], xy[:, 1], self.x0, self.y0, self.cell, self.nx, self.ny)
+
 
 @dataclass
 class GroundModel:
@@ -383,7 +387,8 @@ def ground_model(xyz: np.ndarray, seeds_xyz: np.ndarray | None = None, params: d
     ground = G.grow_region(seeds, candidate, np.nan_to_num(z, nan=0.0), p["max_step"], 8)
     height = np.where(ground, z, np.nan)
     filled = G.nearest_fill(height, p["fill_distance"] / frame.cell)
-    dz = xyz[:, 2] - G.gather_cells(filled, idx)
+    coarse = G.gather_cells(filled, idx)
+    dz = xyz[:, 2] - coarse
     # A coarse cell at a curb holds the lower level; the sidewalk and the curb's top keep their own level
     # on a finer grid, where that level is a flat area up to max_step above the coarse ground (a car's
     # lower edge is no flat area: it has no flat neighbours across it).
@@ -400,7 +405,8 @@ def ground_model(xyz: np.ndarray, seeds_xyz: np.ndarray | None = None, params: d
     raised = fz - coarse_at_fine
     level = np.where(flat & (raised <= p["max_step"]) & (raised >= -0.05), fz, coarse_at_fine)
     chosen = G.closest_level(xyz[:, 0], xyz[:, 1], xyz[:, 2], level, fine.x0, fine.y0, fine.cell)
-    dz = xyz[:, 2] - np.where(np.isfinite(chosen), chosen, G.gather_cells(filled, idx))
+    np.copyto(chosen, coarse, where=~np.isfinite(chosen))
+    np.subtract(xyz[:, 2], chosen, out=dz)
     return GroundModel(frame, filled, ground, dz, idx, seeds, vehicle_height)
 
 
@@ -554,9 +560,11 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     reach = int(np.ceil((p["width"] + 0.1) / frame.cell)) + 1
     lo_r = G.nearest_fill(np.where(face, low, np.nan), reach)
     hi_r = G.nearest_fill(np.where(face, high, np.nan), reach)
-    ix, iy = frame.cells_of(xyz[:, :2])
-    k = np.flatnonzero(is_ground & np.isfinite(lo_r[ix, iy]))
-    lo, hg = lo_r[ix[k], iy[k]], hi_r[ix[k], iy[k]]
+    flat = frame.flat_of(xyz[:, :2])
+    k = np.flatnonzero(is_ground & np.isfinite(lo_r.ravel()[flat]))
+    fk = flat[k]
+    del flat
+    lo, hg = lo_r.ravel()[fk], hi_r.ravel()[fk]
     zz = xyz[k, 2]
     margin = np.maximum(p["foot_share"] * (hg - lo), p["foot"])
     is_low = zz <= lo + margin
@@ -565,7 +573,7 @@ def detect_curbs(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, pa
     # gap between them). Farther out on the low side a point above the face's low level is road rising with
     # its cross slope (the low level is the mean of each cell's lowest point, below the surface by the
     # noise): a band of road taken for curb there, 0.4 m out, doubled the curb line of a dense scan
-    between = ~is_low & (zz < hg - margin) & zone[ix[k], iy[k]]
+    between = ~is_low & (zz < hg - margin) & zone.ravel()[fk]
     # the top of the stone: upper-level points within `width` of the nearest road-level point of the same
     # drive (drives carry their own few centimetres of georeferencing error)
     grp = np.zeros(len(k), np.int64) if groups is None else _small_unique(groups[k], inverse=True)[1]
@@ -692,9 +700,10 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     # points in barrier cells next to the road belong to the road when at its level
     edge = G.max_filter(np.where(road_cells, 1.0, np.nan), 1) == 1.0
     edge &= barrier & ~road_cells
-    in_road = road_cells[ix, iy]
-    near_road = edge[ix, iy]
-    level = ground.height[ix, iy]
+    flat = ix * f.ny + iy
+    in_road = road_cells.ravel()[flat]
+    near_road = edge.ravel()[flat]
+    level = ground.height.ravel()[flat]
     # a sparse cell can hold a curb's face and top above the road level: only points at that level are road
     return is_ground & (in_road | near_road) & (xyz[:, 2] - level < p["tolerance"])
 
@@ -1107,13 +1116,12 @@ def mark_paint(cloud: PointCloud, road: np.ndarray, curb: np.ndarray, trajectory
         # beside a curb (its foot) do not count: growing round each of them wiped whole dashes of the lane
         # line next to a median curb (b13: marking recall 0.91 streamed in blocks against 0.975 in memory)
         frame = _Frame.around(xyz[:, :2], p["curbs"]["cell"])
-        cx, cy = frame.cells_of(xyz[:, :2])
-        flat = cx * frame.ny + cy
+        flat = frame.flat_of(xyz[:, :2])
         ncell = frame.nx * frame.ny
         curbs = np.bincount(flat[curb], minlength=ncell)
         zone = ((curbs > 0) & (curbs * 2 >= np.bincount(flat, minlength=ncell))).reshape(frame.nx, frame.ny)
         zone = G.max_filter(np.where(zone, 1.0, np.nan), 1) == 1.0
-        paint &= ~zone[cx, cy]
+        paint &= ~zone.ravel()[flat]
     return paint
 
 
@@ -1181,12 +1189,13 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         good = np.isfinite(positions[:, 0])
         seeds = positions[np.flatnonzero(good)[:: max(int(good.sum() // 20000), 1)]]
     ground = ground_model(xyz, seeds, p["ground"])
-    ix, iy = ground.frame.cells_of(xyz[:, :2])
+    flat = ground.frame.flat_of(xyz[:, :2])
     reach = int(np.ceil(p["noise"]["below_reach"] / ground.frame.cell))
     seen = G.max_filter(np.where(ground.ground_cell, 1.0, np.nan), reach) == 1.0 if reach else ground.ground_cell
-    noise = detect_noise(xyz, ground.dz, p["noise"], seen[ix, iy], cloud.attrs.get("scanner_channel"))
+    noise = detect_noise(xyz, ground.dz, p["noise"], seen.ravel()[flat], cloud.attrs.get("scanner_channel"))
     is_ground = (ground.dz >= -p["noise"]["below"]) & (ground.dz <= p["ground"]["tolerance"]) & (noise == 0)
-    is_ground &= ground.ground_cell[ix, iy] | (ground.dz <= 0.5 * p["ground"]["tolerance"])
+    is_ground &= ground.ground_cell.ravel()[flat] | (ground.dz <= 0.5 * p["ground"]["tolerance"])
+    del flat
     curb, curb_frame, curb_zone = detect_curbs(xyz, ground, is_ground, p["curbs"], groups=source)
     road = detect_road(xyz, ground, is_ground & ~curb, curb_zone, curb_frame, seeds, p["road"], groups=source,
                        own=own_points)
@@ -1211,8 +1220,7 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         if no_range:
             degraded.append("intensity compared locally only (no ranges without a trajectory)")
         # the foot of a curb face sits at road level and its stone is brighter than asphalt: not paint
-        cx, cy = curb_frame.cells_of(xyz[:, :2])
-        paint &= ~curb_zone[cx, cy]
+        paint &= ~curb_zone.ravel()[curb_frame.flat_of(xyz[:, :2])]
     elif "intensity" not in cloud.attrs:
         degraded.append("no intensity: markings not detected")
     out[is_ground] = Class.GROUND

@@ -344,3 +344,11 @@ def test_voxel_coords_are_floored_and_shifted_to_zero(n):
     rows = np.flatnonzero(rng.random(n) < 0.4) if n > 1 else np.arange(n)
     v = np.floor(xyz[rows] / 0.5).astype(np.int64)
     np.testing.assert_array_equal(G.voxel_coords(xyz, rows, 0.5), v - v.min(axis=0) if len(v) else v)
+
+
+def test_cell_flat_is_the_flat_index_of_cell_coords():
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(-3, 13, 2000) + 6.9e5, rng.uniform(-3, 8, 2000)
+    x[:20] = np.nan
+    ix, iy = G.cell_coords(x, y, 6.9e5, 0.0, 0.5, 20, 10)
+    np.testing.assert_array_equal(G.cell_flat(x, y, 6.9e5, 0.0, 0.5, 20, 10), ix * 10 + iy)
