@@ -183,7 +183,7 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
                 if crs_seen is not None and chunk.crs is not None and not chunk.crs.equals(crs_seen):
                     raise ParameterError(f"{path}: CRS differs from {srcs[0]}'s; reproject the drives to one CRS first")
                 crs_seen = crs_seen or chunk.crs
-                rec = np.empty(len(chunk), dtype)
+                rec = np.empty(len(chunk), spill.dtype)  # (spilled without another copy)
                 rec["x"], rec["y"], rec["z"] = chunk.xyz[:, 0], chunk.xyz[:, 1], chunk.xyz[:, 2]
                 rec["index"] = np.arange(offset, offset + len(chunk))
                 for name in extra:
@@ -208,25 +208,46 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
         degraded: dict = {}
         histograms: dict = {}
 
+        buffers: dict = {}
+
+        def reused(name, shape, dtype):
+            """An array kept from block to block (fresh memory costs page faults every time)."""
+            have = buffers.get(name)
+            if have is None or len(have) < shape[0]:
+                have = buffers[name] = np.empty((max(shape[0], int(fullest)),) + shape[1:], dtype)
+            return have[:shape[0]]
+
         def load_block(bx, by):
             """The block's points (its own base tiles, whole) and those of the ring tiles within *halo*."""
             x0, y0 = bx * ex, by * ey
-            parts, own = [], []
+            pieces = []  # (tile, records of a ring tile within the halo, or None for an own tile)
+            n = 0
             for tx in range(bx * kx - ring, bx * kx + kx + ring):
                 for ty in range(by * ky - ring, by * ky + ky + ring):
                     if (tx, ty) not in counts_tiles:
                         continue
+                    if tx // kx == bx and ty // ky == by:
+                        pieces.append(((tx, ty), None))
+                        n += counts_tiles[(tx, ty)]
+                        continue
                     part = spill.load((tx, ty))
-                    mine = tx // kx == bx and ty // ky == by
-                    if not mine:
-                        dx = np.maximum(np.maximum(x0 - part["x"], part["x"] - (x0 + ex)), 0.0)
-                        dy = np.maximum(np.maximum(y0 - part["y"], part["y"] - (y0 + ey)), 0.0)
-                        part = part[dx * dx + dy * dy <= halo * halo]
-                    parts.append(part)
-                    own.append(np.full(len(part), mine))
-            rec = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            core = np.concatenate(own) if len(own) > 1 else own[0]
-            xyz = np.empty((len(rec), 3))
+                    dx = np.maximum(np.maximum(x0 - part["x"], part["x"] - (x0 + ex)), 0.0)
+                    dy = np.maximum(np.maximum(y0 - part["y"], part["y"] - (y0 + ey)), 0.0)
+                    part = part[dx * dx + dy * dy <= halo * halo]
+                    pieces.append(((tx, ty), part))
+                    n += len(part)
+            rec = reused("rec", (n,), spill.dtype)
+            core = reused("core", (n,), np.bool_)
+            a = 0
+            for key, part in pieces:
+                b = a + (counts_tiles[key] if part is None else len(part))
+                if part is None:
+                    spill.load_into(key, rec[a:b])
+                else:
+                    rec[a:b] = part
+                core[a:b] = part is None
+                a = b
+            xyz = reused("xyz", (n, 3), np.float64)
             xyz[:, 0], xyz[:, 1], xyz[:, 2] = rec["x"], rec["y"], rec["z"]
             return rec, core, PointCloud._unchecked(xyz, {name: rec[name] for name in extra}, crs_seen, None)
 
@@ -268,6 +289,7 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
         else:
             tick(n // 6)
         keys = blocks
+        buffers.clear()
         for d, count in degraded.items():
             logger.info("classification degraded in %d of %d block(s): %s", count, len(blocks), d)
         labels.flush()

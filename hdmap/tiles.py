@@ -18,6 +18,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .kernels.grid import bin_points
+
 __all__ = ["TileSpill"]
 
 
@@ -49,8 +51,12 @@ class TileSpill:
     ...     spill = TileSpill(d, tile=10.0, halo=1.0, dtype=dt)
     ...     spill.add(rec)
     ...     spill.flush()
-    ...     [(key, spill.load(key)["i"].tolist()) for key in spill.keys()]
-    [((0, 0), [0, 1]), ((1, 0), [1]), ((2, 0), [2])]
+    ...     owners = [(key, spill.load(key)["i"].tolist()) for key in spill.keys()]
+    ...     halo = spill.load((1, 0))[["i", "core"]].tolist()
+    >>> owners  # tiles owning points, with the halo points they hold
+    [((0, 0), [0, 1]), ((2, 0), [2])]
+    >>> halo  # point 1 lies within 1 m of tile (1, 0): there only as halo
+    [(1, False)]
     """
 
     def __init__(self, directory, tile: float, halo: float, dtype, *, buffer_bytes: int = 64 << 20):
@@ -73,44 +79,68 @@ class TileSpill:
         return self.directory / f"tile_{key[0]}_{key[1]}.bin"
 
     def add(self, records: np.ndarray) -> None:
-        """Spill a chunk of records (their own tile, and halos)."""
+        """Spill a chunk of records (their own tile, and halos).
+
+        Records already in this spill's :attr:`dtype` (``core`` included) are
+        not copied (without a halo their ``core`` flag is set to True): they
+        may be kept until the next :meth:`flush`, so do not change them.
+        """
         if not len(records):
             return
         x = records["x"]
         y = records["y"]
         tx = np.floor(x / self.tile).astype(np.int64)
         ty = np.floor(y / self.tile).astype(np.int64)
-        fx = x - tx * self.tile  # position inside the own tile
-        fy = y - ty * self.tile
-        out = np.empty(len(records), self.dtype)
-        for name in records.dtype.names:
-            out[name] = records[name]
-        for dx in (-1, 0, 1):
-            mx = np.ones(len(x), bool) if dx == 0 else (fx < self.halo if dx < 0 else fx >= self.tile - self.halo)
-            for dy in (-1, 0, 1):
-                my = np.ones(len(y), bool) if dy == 0 else (fy < self.halo if dy < 0 else fy >= self.tile - self.halo)
-                sel = np.flatnonzero(mx & my)
-                if not len(sel):
-                    continue
-                part = out[sel]
-                part["core"] = dx == 0 and dy == 0
-                self._queue(part, tx[sel] + dx, ty[sel] + dy)
+        if records.dtype == self.dtype:
+            out = records
+        else:
+            out = np.empty(len(records), self.dtype)
+            for name in records.dtype.names:
+                out[name] = records[name]
+        if self.halo == 0:  # every point in its own tile only
+            out["core"] = True
+            self._queue(out, tx, ty)
+        else:
+            fx = x - tx * self.tile  # position inside the own tile
+            fy = y - ty * self.tile
+            for dx in (-1, 0, 1):
+                mx = np.ones(len(x), bool) if dx == 0 else (fx < self.halo if dx < 0 else fx >= self.tile - self.halo)
+                for dy in (-1, 0, 1):
+                    my = np.ones(len(y), bool) if dy == 0 else (fy < self.halo if dy < 0 else fy >= self.tile - self.halo)
+                    sel = np.flatnonzero(mx & my)
+                    if not len(sel):
+                        continue
+                    part = out[sel]
+                    part["core"] = dx == 0 and dy == 0
+                    self._queue(part, tx[sel] + dx, ty[sel] + dy)
         if self._pending_bytes > self._buffer_bytes:
             self.flush()
 
     def _queue(self, part, kx, ky) -> None:
-        key = kx * (1 << 32) + (ky & 0xFFFFFFFF)
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        cuts = np.flatnonzero(np.diff(key)) + 1
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(key)]):
+        # the records tile by tile, each tile's in their order (a counting sort over the chunk's tile range;
+        # a chunk of a drive spans few tiles)
+        x0, y0 = int(kx.min()), int(ky.min())
+        w = int(ky.max()) - y0 + 1
+        ncell = (int(kx.max()) - x0 + 1) * w
+        if ncell <= 4 * len(kx) + 4096:
+            start, order = bin_points((kx - x0) * w + (ky - y0), ncell)
+            cells = np.flatnonzero(start[1:] > start[:-1])
+            spans = zip(start[cells].tolist(), start[cells + 1].tolist())
+        else:
+            key = kx * (1 << 32) + (ky & 0xFFFFFFFF)
+            order = np.argsort(key, kind="stable")
+            key = key[order]
+            cuts = np.flatnonzero(np.diff(key)) + 1
+            spans = zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(key)].tolist())
+        core = bool(part["core"][0])  # the same for the whole part
+        for lo, hi in spans:
             i = order[lo]
             tk = (int(kx[i]), int(ky[i]))
-            block = part[order[lo:hi]]
+            block = part[order[lo:hi]] if hi - lo < len(part) else part
             self._pending.setdefault(tk, []).append(block)
             self._pending_bytes += block.nbytes
             self._counts[tk] = self._counts.get(tk, 0) + len(block)
-            if block["core"][0]:
+            if core:
                 self._core[tk] = self._core.get(tk, 0) + len(block)
 
     def flush(self) -> None:
@@ -136,6 +166,18 @@ class TileSpill:
         if not path.exists():
             return np.empty(0, self.dtype)
         return np.fromfile(path, dtype=self.dtype)
+
+    def load_into(self, key, out: np.ndarray) -> None:
+        """Read tile *key*'s records into *out* (a contiguous array of this spill's dtype and exactly
+        :meth:`count` records), e.g. a slice of a buffer reused from tile to tile."""
+        if out.dtype != self.dtype or len(out) != self.count(key) or not out.flags.c_contiguous:
+            raise ValueError(f"tile {key}: need a contiguous array of {self.count(key)} records of the spill's dtype")
+        if not len(out):
+            return
+        with open(self._path(key), "rb") as fh:
+            got = fh.readinto(out.view(np.uint8))
+        if got != out.nbytes:
+            raise OSError(f"{self._path(key)}: {got} bytes read, {out.nbytes} expected; the tile file is damaged")
 
     def __iter__(self) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
         for key in self.keys():

@@ -167,7 +167,7 @@ def spill_drive(job: dict) -> dict:
     hi = np.full(3, -np.inf)
     for path in job["laz"]:
         for chunk in iter_chunks(path, job["chunk_size"], crs=job["src_crs"], to_crs=job["crs"]):
-            rec = np.empty(len(chunk), dtype)
+            rec = np.empty(len(chunk), spill.dtype)  # (spilled without another copy)
             rec["x"], rec["y"], rec["z"] = chunk.xyz[:, 0], chunk.xyz[:, 1], chunk.xyz[:, 2]
             rec["drive"] = d
             rec["index"] = np.arange(n, n + len(chunk))

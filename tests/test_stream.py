@@ -64,3 +64,20 @@ def test_when_no_shape_fits_the_budget_the_fullest_block_is_as_small_as_can_be_a
     kx, ky, fullest = plan_blocks(counts, 5.0, 8.0, 100.0, 5_000)
     assert fullest == 30_000  # every block with its ring holds the three full tiles
     assert _block_loads(np.array(list(counts)), np.array(list(counts.values())), kx, ky, 2)[1] == fullest
+
+
+def test_a_tile_is_read_into_a_slice_of_a_reused_buffer(tmp_path):
+    from hdmap.tiles import TileSpill
+
+    dt = np.dtype([("x", "f8"), ("y", "f8"), ("i", "i8")])
+    rec = np.zeros(5, dt)
+    rec["x"], rec["i"] = [1.0, 2.0, 12.0, 3.0, 14.0], np.arange(5)
+    spill = TileSpill(tmp_path, 10.0, 0.0, dt)
+    spill.add(rec)
+    spill.flush()
+    buf = np.zeros(10, spill.dtype)
+    spill.load_into((1, 0), buf[4:6])
+    assert buf["i"][4:6].tolist() == [2, 4] and buf["core"][4:6].all()
+    np.testing.assert_array_equal(buf[4:6], spill.load((1, 0)))
+    with pytest.raises(ValueError, match="3 records"):
+        spill.load_into((0, 0), buf[:2])
