@@ -89,7 +89,7 @@ class SpillStore:
 
     def load(self, keys) -> tuple[np.ndarray, list]:
         """Records of the base squares *keys* (those that exist), and [(key, start, stop)] slices."""
-        parts, spans, n = [], [], 0
+        files, spans, n = [], [], 0
         for key in sorted(keys):
             counts = self.bases.get(tuple(key))
             if counts is None:
@@ -97,14 +97,21 @@ class SpillStore:
             start = n
             for d, c in enumerate(counts):
                 if c:
-                    arr = np.fromfile(self.work / "spill" / f"d{d}" / f"tile_{key[0]}_{key[1]}.bin", dtype=self.dtype)
-                    if len(arr) != c:
-                        raise RuntimeError(f"{self.work}/spill/d{d}: base {key} holds {len(arr)} points, "
-                                           f"the plan says {c}; the spill is damaged: delete {self.work} and rerun")
-                    parts.append(arr)
+                    files.append((self.work / "spill" / f"d{d}" / f"tile_{key[0]}_{key[1]}.bin", key, n, n + c))
                     n += c
             spans.append((tuple(key), start, n))
-        rec = np.concatenate(parts) if parts else np.empty(0, self.dtype)
+        # each file straight into its slice of one array (no list of parts concatenated afterwards)
+        rec = np.empty(n, self.dtype)
+        raw = rec.view(np.uint8)
+        size = self.dtype.itemsize
+        for path, key, a, b in files:
+            with open(path, "rb") as fh:
+                got = fh.readinto(raw[a * size:b * size])
+                extra = len(fh.read(1))
+            if got != (b - a) * size or extra:
+                have = path.stat().st_size // size
+                raise RuntimeError(f"{path.parent}: base {key} holds {have} points, the plan says {b - a}; "
+                                   f"the spill is damaged: delete {self.work} and rerun")
         return rec, spans
 
     def context(self, tile, radius: float) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
