@@ -1108,8 +1108,18 @@ def mark_paint(cloud: PointCloud, road: np.ndarray, curb: np.ndarray, trajectory
     if "intensity" not in cloud.attrs or not road.any():
         return np.zeros(len(cloud), np.bool_)
     xyz = cloud.xyz
-    positions, headings = trajectory_positions(cloud, trajectory)
-    paint, _, _ = _paint(cloud.attrs["intensity"], road, xyz, positions, headings, _drive_groups(cloud), p, curve)
+    # the stages look at road points only: positions, ranges and ratios of those alone (their grids are
+    # aligned to the coordinates, so a smaller extent changes no cell)
+    sel = np.flatnonzero(road)
+    used = ("intensity", "gps_time", "point_source_id", "scanner_channel")
+    on_road = PointCloud._unchecked(xyz[sel], {k: v[sel] for k, v in cloud.attrs.items() if k in used}, cloud.crs,
+                                    None)
+    positions, headings = trajectory_positions(on_road, trajectory)
+    mine, _, _ = _paint(on_road.attrs["intensity"], np.ones(len(sel), np.bool_), on_road.xyz, positions, headings,
+                        _drive_groups(on_road), p, curve)
+    paint = np.zeros(len(cloud), np.bool_)
+    paint[sel] = mine
+    del on_road, positions, headings, mine
     if curb.any():
         # the curb zone of classify() (face cells grown by one cell), from the codes alone: cells where curb
         # points are at least half of the points, grown by one cell. A few curb points scattered on the road
