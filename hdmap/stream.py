@@ -5,11 +5,13 @@
 1. spill the fields classification needs (coordinates, intensity, GPS time,
    drive and scanner channel, the point's index) into small square base tiles
    on disk (:class:`hdmap.tiles.TileSpill`), counting the points per tile;
-2. plan square blocks of base tiles, as large as ``tile`` allows while no
-   block with its halo holds more than ``max_tile_points`` (dense multi-pass
-   surveys get smaller blocks); classify block by block with the points of
-   the surrounding ``halo`` metres (so grid stages see across block edges) and
-   keep the codes of the block's own points in a memory-mapped array;
+2. plan rectangular blocks of base tiles (:func:`plan_blocks`: edges up to
+   ``tile``, the least work while no block with its halo holds more than
+   ``max_tile_points``; dense multi-pass surveys get smaller blocks); classify
+   block by block with the points of the surrounding ``halo`` metres (so grid
+   stages see across block edges), the markings in a second pass with the
+   survey's intensity curve, and keep the codes of the block's own points in a
+   memory-mapped array;
 3. stream the input again and write it out with the new classification: every
    input attribute and extra byte is kept, and nothing appears at the output
    path until the whole file is written.
@@ -136,8 +138,8 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
     tile, halo : float
         Largest block edge and the halo around each block (m).
     max_tile_points : int
-        Blocks shrink (down to 10 m) until none holds more points with its
-        halo: this bounds memory.
+        Blocks shrink (down to one 5 m base tile) until none holds more points
+        with its halo: this bounds memory.
     chunk_size : int
         Points read at a time.
     crs : CRS-like, optional

@@ -195,7 +195,10 @@ def _parallel(ex, fn, jobs: list[dict], desc: str, points: list[int], show: bool
                 bar.set_postfix_str(f"{done_pts / max(time.perf_counter() - t0, 1e-9) / 1e6:.2f} Mpts/s")
             futs = {}
         else:
-            futs = {ex.submit(fn, job): i for i, job in enumerate(jobs)}
+            # the largest tiles first: a large tile started last would keep one worker busy while the
+            # others have nothing left to do (results are kept in job order whatever the order of work)
+            order = sorted(range(len(jobs)), key=lambda i: (-points[i], i))
+            futs = {ex.submit(fn, jobs[i]): i for i in order}
         try:
             for fut in cf.as_completed(futs):
                 i = futs[fut]
