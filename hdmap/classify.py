@@ -687,10 +687,10 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
         gi, gj = f.cells_of(np.column_stack([cx, cy]))
         barrier[gi, gj] = True
     smooth = ground.ground_cell & ~(rough > p["roughness"]) & ~barrier
-    ix, iy = f.cells_of(xyz[:, :2])
+    flat = f.flat_of(xyz[:, :2])
     allowed = smooth
     if own is not None and not own.all() and p["context_margin"] > 0:
-        allowed = smooth & ~_context_margin(f, ix, iy, own, p["context_margin"])
+        allowed = smooth & ~_context_margin(f, flat, own, p["context_margin"])
     seeds = None
     if seeds_xyz is not None and len(seeds_xyz) and ground.vehicle_height is not None:
         seeds, _ = _seed_cells(f, z, smooth, seeds_xyz, p["seed_radius"], p["seed_height"], ground.vehicle_height)
@@ -700,12 +700,10 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     # points in barrier cells next to the road belong to the road when at its level
     edge = G.max_filter(np.where(road_cells, 1.0, np.nan), 1) == 1.0
     edge &= barrier & ~road_cells
-    flat = ix * f.ny + iy
-    in_road = road_cells.ravel()[flat]
-    near_road = edge.ravel()[flat]
+    taken = (road_cells | edge).ravel()[flat]
     level = ground.height.ravel()[flat]
     # a sparse cell can hold a curb's face and top above the road level: only points at that level are road
-    return is_ground & (in_road | near_road) & (xyz[:, 2] - level < p["tolerance"])
+    return is_ground & taken & (xyz[:, 2] - level < p["tolerance"])
 
 
 def _small_unique(a: np.ndarray, inverse: bool = False):
@@ -731,19 +729,20 @@ def _slots(a: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.where(ids[pos] == a, pos, -1).astype(np.int64)
 
 
-def _context_margin(f: _Frame, ix: np.ndarray, iy: np.ndarray, own: np.ndarray, margin: float) -> np.ndarray:
-    """Cells within *margin* of the outside of the footprint of the points in cells (ix, iy) (empty
+def _context_margin(f: _Frame, flat: np.ndarray, own: np.ndarray, margin: float) -> np.ndarray:
+    """Cells within *margin* of the outside of the footprint of the points in (flat) cells *flat* (empty
     cells connected to the frame's border; holes inside, such as the shadows of cars, are not outside),
     except cells that hold own points."""
-    occupied = np.zeros((f.nx, f.ny), np.bool_)
-    occupied[ix, iy] = True
+    occupied = np.zeros(f.nx * f.ny, np.bool_)
+    occupied[flat] = True
+    occupied = occupied.reshape(f.nx, f.ny)
     labels, _ = G.label_components(~occupied, 4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     outside = np.isin(labels, border[border > 0])
     near = G.distance_transform(outside) <= margin / f.cell
-    mine = np.zeros_like(occupied)
-    mine[ix[own], iy[own]] = True
-    return near & ~mine
+    mine = np.zeros(f.nx * f.ny, np.bool_)
+    mine[flat[own]] = True
+    return near & ~mine.reshape(f.nx, f.ny)
 
 
 def _largest_component(mask):

@@ -295,9 +295,10 @@ def _bin_points(idx, ncell):
 
 
 def cell_stats(values: np.ndarray, start: np.ndarray, order: np.ndarray):
-    """Per cell: lowest value, second lowest, highest, count (NaN / 0 for empty cells)."""
-    values = np.ascontiguousarray(values, dtype=np.float64)
-    return _cell_stats(values, start, order)
+    """Per cell: lowest value, second lowest, highest, count (NaN / 0 for empty cells).
+
+    *values* may be a strided column (``xyz[:, 2]``): it is read in place, in the cells' order."""
+    return _cell_stats(_column(values), start, order)
 
 
 @jit_parallel
@@ -992,10 +993,12 @@ def gap_outliers(x: np.ndarray, y: np.ndarray, z: np.ndarray, group: np.ndarray 
     if group is None:
         g = np.zeros(n, np.int64)
     else:
-        g = np.asarray(group).astype(np.int64)
+        g = np.asarray(group)
+        if g.dtype != np.uint8:  # (uint8 channels, as LAS stores them, are used as they are)
+            g = g.astype(np.int64)
         if g.shape != (n,):
             raise ValueError(f"group has shape {g.shape}, expected ({n},)")
-        if n and (g.min() < 0 or g.max() > 255):
+        if n and g.dtype != np.uint8 and (g.min() < 0 or g.max() > 255):
             raise ValueError(f"group ids must lie in 0..255, got {g.min()}..{g.max()}")
     if n == 0:
         return np.zeros(0, np.bool_)

@@ -352,3 +352,14 @@ def test_cell_flat_is_the_flat_index_of_cell_coords():
     x[:20] = np.nan
     ix, iy = G.cell_coords(x, y, 6.9e5, 0.0, 0.5, 20, 10)
     np.testing.assert_array_equal(G.cell_flat(x, y, 6.9e5, 0.0, 0.5, 20, 10), ix * 10 + iy)
+
+
+def test_gap_outliers_take_uint8_channels_as_they_are():
+    rng = np.random.default_rng(11)
+    xyz = rng.uniform(0, 3, (4000, 3))
+    xyz[:20, 2] += 0.5  # a few returns hovering above the rest
+    ch = rng.integers(0, 3, 4000)
+    a = G.gap_outliers(xyz[:, 0], xyz[:, 1], xyz[:, 2], ch.astype(np.uint8), 0.05, 3.0, 1.0)
+    b = G.gap_outliers(xyz[:, 0], xyz[:, 1], xyz[:, 2], ch.astype(np.int64), 0.05, 3.0, 1.0)
+    np.testing.assert_array_equal(a, b)
+    assert a.any()
