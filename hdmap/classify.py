@@ -914,14 +914,16 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
     cell = frame.index(xyz, road)
     ncell = frame.nx * frame.ny
     good = sel[np.isfinite(lnorm[sel])]
-    all_mean = _cell_mean(lnorm[good], cell[good], ncell).reshape(frame.nx, frame.ny)
-    all_bg = G.percentile_filter(all_mean, r, p["background_percentile"], min_count=3)
     gids, inv = _small_unique(grp[good], inverse=True)
+    slot = np.full(n, -1, np.int64)
+    slot[good] = inv
+    # the cell means of every group and of all groups together (last row), in one pass
+    means = G.grouped_cell_means(lnorm, cell, slot, slot >= 0, len(gids), ncell)
+    all_bg = G.percentile_filter(means[-1].reshape(frame.nx, frame.ny), r, p["background_percentile"], min_count=3)
     start, order = G.bin_points(inv, len(gids))  # the good points group by group, in their order
     for k in range(len(gids)):
         m = good[order[start[k]:start[k + 1]]]
-        mean = _cell_mean(lnorm[m], cell[m], ncell).reshape(frame.nx, frame.ny)
-        bg = G.percentile_filter(mean, r, p["background_percentile"], min_count=3)
+        bg = G.percentile_filter(means[k].reshape(frame.nx, frame.ny), r, p["background_percentile"], min_count=3)
         b = G.gather_cells(bg, cell[m])
         b = np.where(np.isfinite(b), b, G.gather_cells(all_bg, cell[m]))
         ratio[m] = np.exp(lnorm[m] - b)
@@ -939,16 +941,6 @@ def _running_median(a: np.ndarray, k: int, axis: int) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)
         out = np.nanmedian(win, axis=-1)
     return np.moveaxis(out, -1, axis)
-
-
-def _cell_mean(values, idx, ncell):
-    ok = idx >= 0
-    s = np.bincount(idx[ok], weights=values[ok], minlength=ncell)
-    c = np.bincount(idx[ok], minlength=ncell)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m = s / c
-    m[c == 0] = np.nan
-    return m
 
 
 # --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ __all__ = [
     "gather_cells", "curb_steps", "DIRECTIONS", "nearest_fill", "binned_quantiles", "component_shapes",
     "nearest_in_group", "similar_neighbours", "closest_level", "xy_bounds", "cell_coords", "range_sector_keys",
     "relative_to_curve", "gap_outliers", "grouped_histograms", "voxel_coords",
-    "cell_flat",
+    "cell_flat", "grouped_cell_means",
 ]
 
 
@@ -1214,6 +1214,43 @@ def _grouped_histograms(keys, codes, lut, slots, select, nslots, nkeys, nbins):
         hist[s, k, b] += 1
         counted[s] += 1
     return hist, counted
+
+
+def grouped_cell_means(values: np.ndarray, cell: np.ndarray, slots: np.ndarray, select: np.ndarray, nslots: int,
+                       ncell: int) -> np.ndarray:
+    """Mean of the selected *values* per group slot and cell, (nslots + 1, ncell), NaN where a cell has
+    none; the last row is over all slots. One pass; each sum is accumulated in point order, exactly as
+    ``np.bincount(cell[m], weights=values[m])`` of the selected points *m* of a slot would. Points with a
+    cell or slot out of range are left out."""
+    values = _column(values)
+    cell = np.ascontiguousarray(cell, dtype=np.int64)
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    select = np.ascontiguousarray(select, dtype=np.bool_)
+    if not (values.shape == cell.shape == slots.shape == select.shape):
+        raise ValueError("values, cell, slots and select must have one shape")
+    return _grouped_cell_means(values, cell, slots, select, int(nslots), int(ncell))
+
+
+@jit
+def _grouped_cell_means(values, cell, slots, select, nslots, ncell):
+    sums = np.zeros((nslots + 1, ncell))
+    counts = np.zeros((nslots + 1, ncell), np.int64)
+    for i in range(values.shape[0]):
+        if not select[i]:
+            continue
+        c = cell[i]
+        s = slots[i]
+        if c < 0 or c >= ncell or s < 0 or s >= nslots:
+            continue
+        v = values[i]
+        sums[s, c] += v
+        counts[s, c] += 1
+        sums[nslots, c] += v
+        counts[nslots, c] += 1
+    for s in range(nslots + 1):
+        for c in range(ncell):
+            sums[s, c] = sums[s, c] / counts[s, c] if counts[s, c] else np.nan
+    return sums
 
 
 def histogram_quantiles(hist: np.ndarray, lo: float, hi: float, quantiles) -> np.ndarray:

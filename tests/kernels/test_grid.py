@@ -363,3 +363,21 @@ def test_gap_outliers_take_uint8_channels_as_they_are():
     b = G.gap_outliers(xyz[:, 0], xyz[:, 1], xyz[:, 2], ch.astype(np.int64), 0.05, 3.0, 1.0)
     np.testing.assert_array_equal(a, b)
     assert a.any()
+
+
+@pytest.mark.parametrize("n", [0, 1, 4000])
+def test_grouped_cell_means_equal_bincount_means_bit_for_bit(n):
+    rng = np.random.default_rng(n)
+    values = rng.normal(7.0, 0.3, n)
+    cell = rng.integers(-1, 50, n)
+    slots = rng.integers(-1, 3, n)
+    select = rng.random(n) < 0.8
+    got = G.grouped_cell_means(values, cell, slots, select, 3, 50)
+    assert got.shape == (4, 50)
+    for s in range(4):
+        m = np.flatnonzero(select & (cell >= 0) & ((slots == s) if s < 3 else (slots >= 0)))
+        total = np.bincount(cell[m], weights=values[m], minlength=50)
+        count = np.bincount(cell[m], minlength=50)
+        with np.errstate(invalid="ignore"):
+            ref = np.where(count > 0, total / count, np.nan)
+        np.testing.assert_array_equal(got[s], ref)
