@@ -84,9 +84,11 @@ def plan_blocks(counts: dict, base: float, halo: float, max_edge: float, max_poi
     keys = np.array(list(counts.keys()), dtype=np.int64).reshape(-1, 2)
     vals = np.array(list(counts.values()), dtype=np.int64)
     top = max(int(max_edge // base), 1)
+    # every edge up to 20 base tiles (100 m), then steps of a fifth: a large --tile stays quick to plan
+    sizes = sorted({k for k in range(1, min(top, 20) + 1)} | {min(int(20 * 1.2 ** i), top) for i in range(64)})
     best = None
-    for kx in range(1, top + 1):
-        for ky in range(1, top + 1):
+    for kx in sizes:
+        for ky in sizes:
             total, fullest, blocks = _block_loads(keys, vals, kx, ky, ring)
             fits = fullest <= max_points
             rank = (not fits, total if fits else fullest, blocks, abs(kx - ky), kx)

@@ -81,3 +81,10 @@ def test_a_tile_is_read_into_a_slice_of_a_reused_buffer(tmp_path):
     np.testing.assert_array_equal(buf[4:6], spill.load((1, 0)))
     with pytest.raises(ValueError, match="3 records"):
         spill.load_into((0, 0), buf[:2])
+
+
+def test_a_large_tile_edge_is_searched_in_steps_and_still_covers_a_sparse_survey_in_few_blocks():
+    counts = {(a, b): 1000 for a in range(400) for b in range(8)}  # 2 km x 40 m, 3.2 M points
+    kx, ky, fullest = plan_blocks(counts, 5.0, 8.0, 1000.0, 6_000_000)
+    assert (kx, ky) == (200, 200)  # the largest edge allowed (1000 m): two blocks
+    assert len({(tx // kx, ty // ky) for tx, ty in counts}) == 2 and fullest <= 6_000_000
