@@ -809,10 +809,11 @@ def _histograms(intensity, road, keys, groups) -> dict:
     key, has, nr, na = keys
     grp = np.zeros(len(key), np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     if np.asarray(intensity).dtype == np.uint16:  # one pass for every group
-        ids, slot = _small_unique(grp, inverse=True)
-        hist, counted = G.grouped_histograms(key, intensity, _uint16_log_tables()[1], slot, road & has, len(ids),
-                                             nr * na, _LOG_I[2])
-        return {int(g): hist[k] for k, g in enumerate(ids.tolist()) if counted[k]}
+        counted = road & has
+        ids = _small_unique(grp[counted])  # (only the groups with counted points get a histogram)
+        hist, _ = G.grouped_histograms(key, intensity, _uint16_log_tables()[1], _slots(grp, ids), counted, len(ids),
+                                       nr * na, _LOG_I[2])
+        return {int(g): hist[k] for k, g in enumerate(ids.tolist())}
     sel = np.flatnonzero(road & has)
     logi = _log_intensity(intensity)
     out = {}
@@ -1206,8 +1207,7 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
     histograms = {}
     if "intensity" in cloud.attrs:
         # ranges from the points as measured (the levelled heights are for the ground stages only)
-        keys = None if positions is None or not (details or markings) else \
-            _range_sector_keys(cloud.xyz, positions, headings, p["intensity"])
+        keys = None if positions is None else _range_sector_keys(cloud.xyz, positions, headings, p["intensity"])
         if details and keys is not None:
             # the caller adds them up over blocks (each point counted once: its own block's points); the
             # curve of these points comes from the same counts
@@ -1224,6 +1224,8 @@ def classify(cloud: PointCloud, trajectory=None, params=None, *, details: bool =
         paint &= ~curb_zone.ravel()[curb_frame.flat_of(xyz[:, :2])]
     elif "intensity" not in cloud.attrs:
         degraded.append("no intensity: markings not detected")
+    elif keys is None or not (keys[1] & road).any():  # (what normalize_intensity would have said)
+        degraded.append("intensity compared locally only (no ranges without a trajectory)")
     out[is_ground] = Class.GROUND
     out[road] = Class.ROAD_SURFACE
     out[paint] = Class.ROAD_MARKING

@@ -201,10 +201,11 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
         labels[:] = Class.UNCLASSIFIED
         counts_tiles = {key: spill.count(key) for key in spill.keys()}
         kx, ky, fullest = plan_blocks(counts_tiles, BASE_TILE, halo, tile, int(max_tile_points))
-        if fullest > max_tile_points:
-            logger.warning("the densest %g m block holds %d points with its halo, more than max_tile_points=%d; "
-                           "memory will exceed the budget there", BASE_TILE, fullest, max_tile_points)
         ex, ey = kx * BASE_TILE, ky * BASE_TILE
+        if fullest > max_tile_points:
+            logger.warning("the fullest %g x %g m block holds %d points with its halo, more than max_tile_points=%d "
+                           "(no block shape fits); memory will exceed the budget there", ex, ey, fullest,
+                           max_tile_points)
         ring = int(np.ceil(halo / BASE_TILE))
         blocks = sorted({(tx // kx, ty // ky) for tx, ty in counts_tiles})
         logger.info("classifying %d points in %d block(s) of %g x %g m (halo %g m)", n, len(blocks), ex, ey, halo)
@@ -257,7 +258,7 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
 
         # pass 1: every stage per block; the blocks' intensity histograms add up to the survey's curve. With
         # several blocks and a trajectory, paint is judged in pass 2 only (pass 1's would be overwritten)
-        later = len(blocks) > 1 and trajectory is not None and "intensity" in extra
+        later = len(blocks) > 1 and trajectory is not None and "intensity" in extra and "gps_time" in extra
         for i, (bx, by) in enumerate(blocks):
             rec, core, cloud = load_block(bx, by)
             biggest = max(biggest, len(rec))
@@ -267,8 +268,8 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
             timing["classify"] += time.perf_counter() - t1
             for d in info["degraded"]:
                 degraded[d] = degraded.get(d, 0) + 1
-            for g, hist in info["histograms"].items():
-                histograms[g] = histograms[g] + hist if g in histograms else hist
+            for g, hist in info["histograms"].items():  # (a copy: the block's arrays are not kept)
+                histograms[g] = histograms[g] + hist if g in histograms else hist.copy()
             del info
             labels[rec["index"][core]] = codes[core]
             tick(int(core.sum()) // 6)
@@ -278,11 +279,20 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
         # line at a constant offset from a straight drive would pass for asphalt)
         if later or (histograms and len(blocks) > 1):
             stage_params = resolve_stages(STAGES, params)
-            # (no histograms: the trajectory covered no road point; each block then judges with its own curve)
             curve = intensity_curve(histograms, stage_params["intensity"]) if histograms else None
             for bx, by in blocks:
                 rec, core, cloud = load_block(bx, by)
                 t1 = time.perf_counter()
+                if curve is None:
+                    # pass 1 left paint to this pass, but the trajectory gave no road point a range (its times
+                    # miss the points'): each block is classified whole, as without a second pass
+                    codes, info = classify(cloud, trajectory, params, details=True, log_degraded=False,
+                                           own_points=core)
+                    timing["classify"] += time.perf_counter() - t1
+                    del info  # (its degraded steps were counted in pass 1)
+                    labels[rec["index"][core]] = codes[core]
+                    tick(int(core.sum()) // 6)
+                    continue
                 known = np.asarray(labels[rec["index"]])
                 road = np.isin(known, (Class.ROAD_SURFACE, Class.ROAD_MARKING))
                 paint = mark_paint(cloud, road, known == Class.CURB, trajectory, stage_params, curve)

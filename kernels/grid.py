@@ -72,9 +72,9 @@ def cell_index(x: np.ndarray, y: np.ndarray, x0: float, y0: float, cell: float, 
     x, y = _xy(x, y, cell)
     if where is None:
         return _cell_index(x, y, float(x0), float(y0), float(cell), int(nx), int(ny))
-    where = np.asarray(where)
-    if where.dtype != np.bool_ or where.shape != x.shape:
-        raise ValueError(f"where must be a bool array of shape {x.shape}, got {where.dtype} {where.shape}")
+    where = np.asarray(where).astype(np.bool_, copy=False)
+    if where.shape != x.shape:
+        raise ValueError(f"where must have one value per point, shape {x.shape}, got {where.shape}")
     return _cell_index_where(x, y, where, float(x0), float(y0), float(cell), int(nx), int(ny))
 
 

@@ -61,6 +61,22 @@ def test_same_input_same_bytes(scene, tmp_path):
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert not list(tmp_path.glob(".hdmap-classify-*"))  # temporary tiles are gone
 
+def test_a_trajectory_missing_the_points_times_classifies_as_no_trajectory_does(scene, tmp_path):
+    """Blocks leave paint to a second pass when there is a trajectory; if its times miss the points', that
+    pass classifies each block whole, as a run without a trajectory does in one pass."""
+    name, _, drives, trajectories = scene
+    if name != "motorway":
+        pytest.skip("one scene is enough for this path")
+    t = trajectories[0]
+    shifted = hdmap.Trajectory(t.time + 1e6, t.xyz, t.roll, t.pitch, t.heading, crs=t.crs)
+    a, b = tmp_path / "shifted.laz", tmp_path / "none.laz"
+    result = classify_file(drives[0], a, shifted, tile=40.0, halo=8.0, max_tile_points=400_000)
+    classify_file(drives[0], b, None, tile=40.0, halo=8.0, max_tile_points=400_000)
+    assert result.tiles > 1
+    codes = hdmap.read(a).attrs["classification"]
+    np.testing.assert_array_equal(codes, hdmap.read(b).attrs["classification"])
+    assert (codes == Class.ROAD_MARKING).any()
+
 def test_without_trajectory_still_classifies_and_says_so(scene, caplog):
     name, out, drives, _ = scene
     cloud = hdmap.read(drives[0])

@@ -315,8 +315,10 @@ def test_cell_index_where_leaves_out_the_unselected(n):
     where = rng.random(n) < 0.5
     full = G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10)
     np.testing.assert_array_equal(G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10, where), np.where(where, full, -1))
-    with pytest.raises(ValueError, match="bool array"):
-        G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10, where.astype(int))
+    np.testing.assert_array_equal(G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10, where.astype(int)),
+                                  np.where(where, full, -1))  # any truthy mask
+    with pytest.raises(ValueError, match="one value per point"):
+        G.cell_index(x, y, 5e6, 0.0, 0.5, 20, 10, where[:-1] if n else np.ones(1, bool))
 
 
 @pytest.mark.parametrize("pattern", ["runs", "two_scanners", "random"])
