@@ -919,7 +919,7 @@ def normalize_intensity(intensity: np.ndarray, road: np.ndarray, xyz: np.ndarray
     slot = np.full(n, -1, np.int64)
     slot[good] = inv
     # the cell means of every group and of all groups together (last row), in one pass
-    means = G.grouped_cell_means(lnorm, cell, slot, slot >= 0, len(gids), ncell)
+    means = G.grouped_cell_means(lnorm, cell, slot, len(gids), ncell)
     all_bg = G.percentile_filter(means[-1].reshape(frame.nx, frame.ny), r, p["background_percentile"], min_count=3)
     start, order = G.bin_points(inv, len(gids))  # the good points group by group, in their order
     for k in range(len(gids)):
@@ -1021,10 +1021,9 @@ def _speck_rows(xyz, ratio, ok, cand, lab, count, small, p) -> np.ndarray:
     road = np.flatnonzero(np.isfinite(ratio))
     road_xy = xyz[road, :2]
     frame = _Frame.around(road_xy, 0.25)
-    rx, ry = frame.cells_of(road_xy)
-    del road_xy
-    density = _box3(np.bincount(rx * frame.ny + ry, minlength=frame.nx * frame.ny).reshape(frame.nx, frame.ny)
+    density = _box3(np.bincount(frame.flat_of(road_xy), minlength=frame.nx * frame.ny).reshape(frame.nx, frame.ny)
                     .astype(np.float64)) / (0.75 * 0.75)
+    del road_xy
     centre = np.column_stack([np.bincount(lab, xyz[cand, 0], len(small))[ids],
                               np.bincount(lab, xyz[cand, 1], len(small))[ids]]) / count[ids, None]
     cx, cy = frame.cells_of(centre)

@@ -286,10 +286,8 @@ def classify_file(src, dst, trajectory=None, params=None, *, tile: float = DEFAU
                 if curve is None:
                     # pass 1 left paint to this pass, but the trajectory gave no road point a range (its times
                     # miss the points'): each block is classified whole, as without a second pass
-                    codes, info = classify(cloud, trajectory, params, details=True, log_degraded=False,
-                                           own_points=core)
-                    timing["classify"] += time.perf_counter() - t1
-                    del info  # (its degraded steps were counted in pass 1)
+                    codes = classify(cloud, trajectory, params, log_degraded=False, own_points=core)
+                    timing["classify"] += time.perf_counter() - t1  # (its degraded steps: counted in pass 1)
                     labels[rec["index"][core]] = codes[core]
                     tick(int(core.sum()) // 6)
                     continue

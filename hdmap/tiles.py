@@ -20,7 +20,14 @@ import numpy as np
 
 from .kernels.grid import bin_points
 
-__all__ = ["TileSpill"]
+__all__ = ["TileSpill", "read_exactly"]
+
+
+def read_exactly(path, out: np.ndarray) -> bool:
+    """Read the records file *path* into the contiguous array *out*; whether it held exactly ``out.nbytes``."""
+    with open(path, "rb") as fh:
+        got = fh.readinto(out.view(np.uint8))
+        return got == out.nbytes and not fh.read(1)
 
 
 class TileSpill:
@@ -172,12 +179,8 @@ class TileSpill:
         :meth:`count` records), e.g. a slice of a buffer reused from tile to tile."""
         if out.dtype != self.dtype or len(out) != self.count(key) or not out.flags.c_contiguous:
             raise ValueError(f"tile {key}: need a contiguous array of {self.count(key)} records of the spill's dtype")
-        if not len(out):
-            return
-        with open(self._path(key), "rb") as fh:
-            got = fh.readinto(out.view(np.uint8))
-        if got != out.nbytes:
-            raise OSError(f"{self._path(key)}: {got} bytes read, {out.nbytes} expected; the tile file is damaged")
+        if len(out) and not read_exactly(self._path(key), out):
+            raise OSError(f"{self._path(key)}: the tile file does not hold {len(out)} records; it is damaged")
 
     def __iter__(self) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
         for key in self.keys():

@@ -1216,28 +1216,25 @@ def _grouped_histograms(keys, codes, lut, slots, select, nslots, nkeys, nbins):
     return hist, counted
 
 
-def grouped_cell_means(values: np.ndarray, cell: np.ndarray, slots: np.ndarray, select: np.ndarray, nslots: int,
+def grouped_cell_means(values: np.ndarray, cell: np.ndarray, slots: np.ndarray, nslots: int,
                        ncell: int) -> np.ndarray:
-    """Mean of the selected *values* per group slot and cell, (nslots + 1, ncell), NaN where a cell has
-    none; the last row is over all slots. One pass; each sum is accumulated in point order, exactly as
-    ``np.bincount(cell[m], weights=values[m])`` of the selected points *m* of a slot would. Points with a
-    cell or slot out of range are left out."""
+    """Mean of *values* per group slot and cell, (nslots + 1, ncell), NaN where a cell has none; the last
+    row is over all slots. One pass; each sum is accumulated in point order, exactly as
+    ``np.bincount(cell[m], weights=values[m])`` of the points *m* of a slot would. Points with a cell or
+    slot out of range (e.g. slot -1: not counted) are left out."""
     values = _column(values)
     cell = np.ascontiguousarray(cell, dtype=np.int64)
     slots = np.ascontiguousarray(slots, dtype=np.int64)
-    select = np.ascontiguousarray(select, dtype=np.bool_)
-    if not (values.shape == cell.shape == slots.shape == select.shape):
-        raise ValueError("values, cell, slots and select must have one shape")
-    return _grouped_cell_means(values, cell, slots, select, int(nslots), int(ncell))
+    if not (values.shape == cell.shape == slots.shape):
+        raise ValueError("values, cell and slots must have one shape")
+    return _grouped_cell_means(values, cell, slots, int(nslots), int(ncell))
 
 
 @jit
-def _grouped_cell_means(values, cell, slots, select, nslots, ncell):
+def _grouped_cell_means(values, cell, slots, nslots, ncell):
     sums = np.zeros((nslots + 1, ncell))
     counts = np.zeros((nslots + 1, ncell), np.int64)
     for i in range(values.shape[0]):
-        if not select[i]:
-            continue
         c = cell[i]
         s = slots[i]
         if c < 0 or c >= ncell or s < 0 or s >= nslots:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hdmap.tiles import read_exactly
+
 __all__ = ["Grid", "SpillStore", "tile_name", "spill_dtype"]
 
 #: Fields every spill record has; the drives' point attributes follow.
@@ -102,14 +104,9 @@ class SpillStore:
             spans.append((tuple(key), start, n))
         # each file straight into its slice of one array (no list of parts concatenated afterwards)
         rec = np.empty(n, self.dtype)
-        raw = rec.view(np.uint8)
-        size = self.dtype.itemsize
         for path, key, a, b in files:
-            with open(path, "rb") as fh:
-                got = fh.readinto(raw[a * size:b * size])
-                extra = len(fh.read(1))
-            if got != (b - a) * size or extra:
-                have = path.stat().st_size // size
+            if not read_exactly(path, rec[a:b]):
+                have = path.stat().st_size // self.dtype.itemsize
                 raise RuntimeError(f"{path.parent}: base {key} holds {have} points, the plan says {b - a}; "
                                    f"the spill is damaged: delete {self.work} and rerun")
         return rec, spans

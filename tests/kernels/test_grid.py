@@ -374,7 +374,7 @@ def test_grouped_cell_means_equal_bincount_means_bit_for_bit(n):
     cell = rng.integers(-1, 50, n)
     slots = rng.integers(-1, 3, n)
     select = rng.random(n) < 0.8
-    got = G.grouped_cell_means(values, cell, slots, select, 3, 50)
+    got = G.grouped_cell_means(values, cell, np.where(select, slots, -1), 3, 50)
     assert got.shape == (4, 50)
     for s in range(4):
         m = np.flatnonzero(select & (cell >= 0) & ((slots == s) if s < 3 else (slots >= 0)))
