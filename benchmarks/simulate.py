@@ -11,6 +11,9 @@ a warm-up run (Numba compiled and cached):
   for reading, the points per second of time spent casting and of time the
   writer thread was busy (they overlap: batch c is written while batch c + 1
   is cast, both competing for the two cores);
+* CPU time of the process (all threads) per point, for comparing runs on
+  machines of different speed: the wall-time figures move by tens of percent
+  between machines of the same kind;
 * peak RSS for a short and a four times longer drive (memory must not grow with
   the drive: points are written chunk by chunk).
 
@@ -44,9 +47,11 @@ def child(preset: str, length: float, warm: bool) -> dict:
         if warm:
             simulate(tmp / "warm", preset_name=preset, length=150, passes=1, seed=99, rate=50_000)
         t0 = time.perf_counter()
+        c0 = time.process_time()
         r = simulate(tmp / "run", preset_name=preset, length=length, passes=1, seed=1)
         wall = time.perf_counter() - t0
-        return {"points": r.total_points, "wall_s": wall, "cast_s": r.timing["cast_s"], "write_s": r.timing["write_s"],
+        return {"points": r.total_points, "wall_s": wall, "cpu_s": time.process_time() - c0,
+                "cast_s": r.timing["cast_s"], "write_s": r.timing["write_s"],
                 "peak_rss_bytes": peak_rss_bytes(), "drive_m": length}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -75,11 +80,14 @@ def main() -> None:
             "ray_casting_mpts_per_s": pts / cast / 1e6,
             "writing_mpts_per_s": pts / write / 1e6,
             "wall_s_all": [r["wall_s"] for r in runs],
+            # CPU time of all threads per point: what the machine's speed and sharing change least
+            "cpu_ns_per_point_median": median([r["cpu_s"] for r in runs]) / pts * 1e9,
             "cast_s_median": cast,
             "write_s_median": write,
         }
         print(f"{preset:11s} {pts / 1e6:6.1f} M pts  end-to-end {pts / wall / 1e6:5.2f} Mpts/s  "
-              f"casting {pts / cast / 1e6:5.2f}  writing {pts / write / 1e6:5.2f}", flush=True)
+              f"casting {pts / cast / 1e6:5.2f}  writing {pts / write / 1e6:5.2f}  "
+              f"CPU {speed[preset]['cpu_ns_per_point_median']:.0f} ns/point", flush=True)
     # memory against drive length (urban, cold processes, no warm-up: only the run itself)
     mem = {}
     for length in (args.length / 4, args.length):
@@ -91,7 +99,7 @@ def main() -> None:
     out = write_result("simulate", {
         "command": f"python benchmarks/simulate.py --length {args.length:g} --repeats {args.repeats}",
         "setup": "2 profile scanners x 1 M pulses/s, 250 profiles/s, preset speeds, 1 pass, 2 Numba threads; "
-                 "casting and writing overlap (writer thread)",
+                 "casting and writing overlap (writer thread); OpenMP threads wait passively (OMP_WAIT_POLICY)",
         "speed": speed,
         "memory": mem,
         "summary": {

@@ -11,11 +11,23 @@ and which iteration slot computed it, and output bytes on the thread count
 (the simulator and the Dask-vs-local identity tests caught exactly that).
 Kernels that only count or compare may opt in with ``fastmath=FASTMATH``;
 ``nnan``/``ninf`` are never used: lidar data has NaNs and kernels must see them.
+
+Threads that finish a parallel loop sleep instead of spinning: OpenMP's
+default lets them busy-wait for the next loop, and in hdmap the next thing on
+the core is usually Python or another thread (the simulator's LAZ writer,
+a second pipeline worker), which the spinning starves. ``OMP_WAIT_POLICY`` is
+read when Numba first starts its OpenMP pool, so it is set here, before any
+kernel runs; a value the user set is kept. On two cores the simulator's
+motorway run took 15 % less CPU time and 7 % less wall time with it (same bytes).
 """
 
 from __future__ import annotations
 
-import numba
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
 
 __all__ = ["FASTMATH", "jit", "jit_parallel"]
 

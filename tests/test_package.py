@@ -28,6 +28,20 @@ def test_import_hdmap_is_light(tmp_path):
     assert out.strip() == "[]"
 
 
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_kernel_threads_wait_passively_unless_the_user_says_otherwise(tmp_path, given, expected):
+    """OpenMP reads OMP_WAIT_POLICY once, when Numba starts its pool: hdmap.kernels sets it first."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = "import os, hdmap.kernels.grid; print(os.environ.get('OMP_WAIT_POLICY'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         check=True).stdout
+    assert out.strip() == expected
+
+
 def test_class_codes_are_the_design_table():
     expected = {1: "unclassified", 2: "ground", 3: "low_vegetation", 4: "medium_vegetation", 5: "high_vegetation",
                 6: "building", 7: "low_noise", 11: "road_surface", 18: "high_noise", 64: "road_marking", 65: "pole",
