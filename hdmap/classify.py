@@ -107,6 +107,8 @@ STAGES = {
         Param("seed_height", 0.06, "... if within this height of the level the vehicle stands on (m)", 0.005, 1.0),
         Param("context_margin", 3.0, "a block classified with context around it (a tile and its buffer): the road "
               "does not grow through the context's outer margin, where a curb can be cut off (m)", 0.0, 50.0),
+        Param("max_gap", 0.5, "the road grows across cells without any point up to this far (m), at the level of "
+              "the cell before them: far from the scanner its lines lie further apart than a cell", 0.0, 5.0),
     ]),
     "intensity": ParamSet("intensity", [
         Param("range_bin", 0.25, "range bin of the empirical intensity curve (m)", 0.05, 5.0),
@@ -674,10 +676,13 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     key = np.where(cell >= 0, cell * ng + grp, -1)
     start, order = G.bin_points(key, f.nx * f.ny * ng)
     lo1, _lo2, hi, cnt = G.cell_stats(xyz[:, 2], start, order)
-    spread = np.where(cnt >= 3, hi - lo1, np.nan).reshape(f.nx * f.ny, ng)
-    with np.errstate(all="ignore"):
-        rough = np.nanmax(np.where(np.isnan(spread), -np.inf, spread), axis=1).reshape(f.nx, f.ny)
-    rough[np.isinf(rough)] = np.nan
+    lo1, hi, cnt = (a.reshape(f.nx, f.ny, ng) for a in (lo1, hi, cnt))
+    rough = _spread(lo1, hi, cnt)
+    # too few points in a cell to tell (far from the scanner): the 2 x 2 blocks of cells around it decide, so
+    # that grass seen sparsely does not pass for asphalt
+    coarse = _block_spread(lo1, hi, cnt)
+    unknown = np.isnan(rough)
+    rough[unknown] = coarse[unknown]
     # curb barrier on the ground grid: any ground cell holding a curb-zone cell
     barrier = np.zeros((f.nx, f.ny), np.bool_)
     if curb_zone.any():
@@ -696,7 +701,14 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
         seeds, _ = _seed_cells(f, z, smooth, seeds_xyz, p["seed_radius"], p["seed_height"], ground.vehicle_height)
     if seeds is None or not seeds.any():
         seeds = _largest_component(smooth)
-    road_cells = G.grow_region(seeds, allowed, np.nan_to_num(z, nan=0.0), p["max_step"], 4)
+    # cells without any point (not even a car's or a curb's): scan-line gaps, crossed at the level before them
+    empty = np.ones(f.nx * f.ny, np.bool_)
+    empty[flat[flat >= 0]] = False
+    # beyond such a gap the 2 x 2 blocks must be smooth too: a curb seen from afar is smeared into a ramp of
+    # small steps, each within max_step, which the growth would otherwise climb onto the sidewalk
+    road_cells = G.grow_region(seeds, allowed, np.nan_to_num(z, nan=0.0), p["max_step"], 4,
+                               gaps=empty.reshape(f.nx, f.ny), max_gap=int(round(p["max_gap"] / f.cell)),
+                               beyond=~(coarse > p["roughness"]))
     # points in barrier cells next to the road belong to the road when at its level
     edge = G.max_filter(np.where(road_cells, 1.0, np.nan), 1) == 1.0
     edge &= barrier & ~road_cells
@@ -704,6 +716,30 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     level = ground.height.ravel()[flat]
     # a sparse cell can hold a curb's face and top above the road level: only points at that level are road
     return is_ground & taken & (xyz[:, 2] - level < p["tolerance"])
+
+
+def _spread(lo: np.ndarray, hi: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """Largest height spread (hi - lo) over the groups (last axis) with at least 3 points; NaN where none has."""
+    with np.errstate(all="ignore"):
+        spread = np.where(cnt >= 3, hi - lo, -np.inf).max(axis=-1)
+    spread[np.isinf(spread)] = np.nan
+    return spread
+
+
+def _block_spread(lo: np.ndarray, hi: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """Per cell, the largest :func:`_spread` of the four 2 x 2 blocks of cells that contain it (each group's
+    lowest and highest point and count over the block); NaN where none has enough points. Sliding blocks:
+    the same for any grid origin on whole cells (a tile's and the survey's)."""
+    nx, ny = lo.shape[:2]
+    if nx < 2 or ny < 2:
+        return np.full((nx, ny), np.nan)
+    blo = np.fmin(np.fmin(lo[:-1, :-1], lo[1:, :-1]), np.fmin(lo[:-1, 1:], lo[1:, 1:]))  # empty cells are NaN
+    bhi = np.fmax(np.fmax(hi[:-1, :-1], hi[1:, :-1]), np.fmax(hi[:-1, 1:], hi[1:, 1:]))
+    bcnt = cnt[:-1, :-1] + cnt[1:, :-1] + cnt[:-1, 1:] + cnt[1:, 1:]
+    block = _spread(blo, bhi, bcnt)  # block (i, j) covers cells i..i+1, j..j+1
+    out = np.full((nx + 1, ny + 1), np.nan)
+    out[1:-1, 1:-1] = block
+    return np.fmax(np.fmax(out[:-1, :-1], out[1:, :-1]), np.fmax(out[:-1, 1:], out[1:, 1:]))
 
 
 def _small_unique(a: np.ndarray, inverse: bool = False):

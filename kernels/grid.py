@@ -445,15 +445,37 @@ def _percentile_filter(g, r, q, min_count):
 # regions
 # --------------------------------------------------------------------------
 def grow_region(seeds: np.ndarray, allowed: np.ndarray, height: np.ndarray, max_step: float,
-                connectivity: int = 8) -> np.ndarray:
+                connectivity: int = 8, *, gaps: np.ndarray | None = None, max_gap: int = 0,
+                beyond: np.ndarray | None = None) -> np.ndarray:
     """Cells reachable from *seeds* through *allowed* cells, each step changing *height* by at most *max_step*.
 
     Seeds that are not allowed are ignored. Returns a boolean raster.
+
+    With *gaps* (cells without data) and *max_gap* > 0 the growth also crosses
+    runs of up to *max_gap* gap cells between two allowed cells, comparing the
+    height of the cell it reaches with that of the last allowed cell before
+    the run (far from a scanner its lines lie further apart than a cell, and
+    the surface between them is unseen, not absent). Gap cells are never part
+    of the result. Each cell is reached once, breadth first, so the run over
+    which a cell is first reached decides. *beyond* (optional, default
+    *allowed*) is a stricter mask for every cell reached after a crossing:
+    where the data are sparse, the growth goes on only over cells that pass it.
     """
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
-    return _grow(np.ascontiguousarray(seeds, dtype=np.bool_), np.ascontiguousarray(allowed, dtype=np.bool_),
-                 np.ascontiguousarray(height, dtype=np.float64), float(max_step), connectivity == 8)
+    seeds = np.ascontiguousarray(seeds, dtype=np.bool_)
+    allowed = np.ascontiguousarray(allowed, dtype=np.bool_)
+    height = np.ascontiguousarray(height, dtype=np.float64)
+    if gaps is None or max_gap <= 0:
+        return _grow(seeds, allowed, height, float(max_step), connectivity == 8)
+    gaps = np.ascontiguousarray(gaps, dtype=np.bool_)
+    if gaps.shape != allowed.shape:
+        raise ValueError(f"gaps has shape {gaps.shape}, the raster {allowed.shape}")
+    beyond = allowed if beyond is None else np.ascontiguousarray(beyond, dtype=np.bool_) & allowed
+    if beyond.shape != allowed.shape:
+        raise ValueError(f"beyond has shape {beyond.shape}, the raster {allowed.shape}")
+    return _grow_gaps(seeds, allowed, height, float(max_step), connectivity == 8, gaps & ~allowed, int(max_gap),
+                      beyond)
 
 
 @jit
@@ -485,6 +507,57 @@ def _grow(seeds, allowed, h, max_step, eight):
             if abs(h[a, b] - h[i, j]) <= max_step:
                 out[a, b] = True
                 queue[tail] = a * ny + b
+                tail += 1
+    return out
+
+
+@jit
+def _grow_gaps(seeds, allowed, h, max_step, eight, gaps, max_gap, beyond):
+    nx, ny = seeds.shape
+    out = np.zeros((nx, ny), np.bool_)
+    seen = np.zeros((nx, ny), np.bool_)  # gap cells visited
+    ref = np.zeros(nx * ny)  # height of the last allowed cell on the way to a queued cell
+    run = np.zeros(nx * ny, np.int64)  # gap cells crossed since it
+    crossed = np.zeros(nx * ny, np.bool_)  # a gap was crossed on the way
+    queue = np.empty(nx * ny, np.int64)
+    head = 0
+    tail = 0
+    for i in range(nx):
+        for j in range(ny):
+            if seeds[i, j] and allowed[i, j]:
+                out[i, j] = True
+                c = i * ny + j
+                ref[c] = h[i, j]
+                queue[tail] = c
+                tail += 1
+    di = np.array([1, -1, 0, 0, 1, 1, -1, -1])
+    dj = np.array([0, 0, 1, -1, 1, -1, 1, -1])
+    nn = 8 if eight else 4
+    while head < tail:
+        c = queue[head]
+        head += 1
+        i = c // ny
+        j = c % ny
+        for k in range(nn):
+            a = i + di[k]
+            b = j + dj[k]
+            if a < 0 or b < 0 or a >= nx or b >= ny or out[a, b] or seen[a, b]:
+                continue
+            q = a * ny + b
+            if allowed[a, b]:
+                if abs(h[a, b] - ref[c]) <= max_step and (beyond[a, b] or not crossed[c]):
+                    out[a, b] = True
+                    ref[q] = h[a, b]
+                    run[q] = 0
+                    crossed[q] = crossed[c]
+                    queue[tail] = q
+                    tail += 1
+            elif gaps[a, b] and run[c] < max_gap:
+                seen[a, b] = True
+                ref[q] = ref[c]
+                run[q] = run[c] + 1
+                crossed[q] = True
+                queue[tail] = q
                 tail += 1
     return out
 

@@ -401,3 +401,68 @@ def test_intensity_histograms_by_table_lookup_equal_those_computed_per_point():
     for g in fast:
         np.testing.assert_array_equal(fast[g], slow[g])
     np.testing.assert_array_equal(_log_intensity(intensity), np.log(np.maximum(intensity.astype(np.float64), 1.0)))
+
+
+def _far_street(rng, ramp: bool):
+    """A side street seen from afar: dense where the vehicle is (x < 4); beyond, points only in every other
+    0.25 m cell, touching diagonally (as far scan lines do), so cells along the axes are empty; a sidewalk
+    0.12 m up from y = 4 on, its curb sharp or, beyond x = 4, smeared into a ramp 1 m wide (*ramp*)."""
+    near = np.column_stack([rng.uniform(-2, 4, 60_000), rng.uniform(-3, 7, 60_000)])
+    ix, iy = np.meshgrid(np.arange(16, 96), np.arange(-12, 28), indexing="ij")
+    on = (ix + iy) % 2 == 0
+    cells = np.repeat(np.column_stack([ix[on], iy[on]]), 12, axis=0)
+    far = (cells + rng.uniform(0.1, 0.9, cells.shape)) * 0.25
+    xy = np.vstack([near, far])
+    is_far = np.arange(len(xy)) >= len(near)
+    width = np.where(is_far & ramp, 1.0, 0.02)  # near the vehicle the face is seen sharp
+    up = np.clip((xy[:, 1] - 4.0) / width, 0.0, 1.0) * 0.12
+    z = 0.01 * xy[:, 0] + 0.02 * (4.0 - np.minimum(xy[:, 1], 4.0)) + up + rng.normal(0, 0.004, len(xy))
+    return np.column_stack([xy, z]), is_far
+
+
+@pytest.mark.parametrize("ramp", [False, True])
+def test_road_grows_across_scan_line_gaps_but_not_up_a_smeared_curb(ramp):
+    """Far from the scanner its lines lie further apart than a road cell: the road grows across the empty cells
+    between them (max_gap), at the level before them, and not onto the sidewalk, even where the curb's face is
+    seen as a gentle ramp of steps each within max_step."""
+    from hdmap.classify import _Frame, detect_road, ground_model
+
+    rng = np.random.default_rng(11)
+    xyz, far = _far_street(rng, ramp)
+    seeds = np.array([[0.0, 0.0, 0.0]])
+    ground = ground_model(xyz, seeds)
+    is_ground = np.ones(len(xyz), bool)
+    no_curbs = np.zeros((4, 4), bool)
+    frame = _Frame.around(xyz[:, :2], 0.1)
+    road = detect_road(xyz, ground, is_ground, no_curbs, frame, seeds)
+    carriageway = xyz[:, 1] < 3.9
+    walk = xyz[:, 1] > 4.7
+    assert road[carriageway & ~far].mean() > 0.97
+    assert road[carriageway & far].mean() > 0.9, "the road stopped at the first gap between scan lines"
+    assert road[walk].mean() < 0.01, "the road climbed onto the sidewalk"
+    without = detect_road(xyz, ground, is_ground, no_curbs, frame, seeds, {"max_gap": 0.0})
+    assert without[carriageway & far].mean() < 0.1  # what the gaps cost before
+
+
+def test_block_spread_is_the_largest_over_the_blocks_holding_a_cell():
+    from hdmap.classify import _block_spread, _spread
+
+    rng = np.random.default_rng(5)
+    nx, ny, ng = 7, 5, 2
+    cnt = rng.integers(0, 4, (nx, ny, ng))
+    lo = np.where(cnt > 0, rng.normal(0, 0.05, (nx, ny, ng)), np.nan)
+    hi = np.where(cnt > 0, lo + rng.uniform(0, 0.05, (nx, ny, ng)), np.nan)
+    got = _block_spread(lo, hi, cnt)
+    for i in range(nx):
+        for j in range(ny):
+            best = np.nan
+            for a in (i - 1, i):
+                for b in (j - 1, j):
+                    if 0 <= a < nx - 1 and 0 <= b < ny - 1:
+                        c, lo_b, hi_b = cnt[a:a + 2, b:b + 2], lo[a:a + 2, b:b + 2], hi[a:a + 2, b:b + 2]
+                        for g in range(ng):
+                            if c[..., g].sum() >= 3:
+                                best = np.fmax(best, np.nanmax(hi_b[..., g]) - np.nanmin(lo_b[..., g]))
+            assert got[i, j] == pytest.approx(best, nan_ok=True), (i, j)
+    # a single cell's own spread needs 3 points of one group
+    assert np.isnan(_spread(np.array([[0.0]]), np.array([[0.1]]), np.array([[2]])))

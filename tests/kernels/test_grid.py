@@ -124,6 +124,54 @@ def test_grow_region(seed, conn):
 
 
 @settings(deadline=None, max_examples=40)
+@given(st.integers(0, 5000), st.sampled_from([4, 8]), st.integers(0, 3))
+def test_grow_region_across_gaps_only_adds_allowed_cells(seed, conn, max_gap):
+    rng = np.random.default_rng(seed)
+    nx, ny = rng.integers(1, 15, 2)
+    h = np.cumsum(rng.normal(0, 0.1, (nx, ny)), axis=0)
+    allowed = rng.random((nx, ny)) < 0.6
+    gaps = ~allowed & (rng.random((nx, ny)) < 0.7)
+    seeds = rng.random((nx, ny)) < 0.05
+    plain = G.grow_region(seeds, allowed, h, 0.12, conn)
+    got = G.grow_region(seeds, allowed, h, 0.12, conn, gaps=gaps, max_gap=max_gap)
+    assert not (got & ~allowed).any()  # gap cells never belong to the region
+    assert (got >= plain).all()
+    if max_gap == 0 or not gaps.any():
+        np.testing.assert_array_equal(got, plain)
+    # without gap cells next to the region, there is nothing to cross
+    np.testing.assert_array_equal(G.grow_region(seeds, allowed, h, 0.12, conn, gaps=np.zeros_like(gaps), max_gap=3),
+                                  plain)
+
+
+def test_grow_region_crosses_scan_line_gaps_but_not_a_curb_behind_one():
+    # a road strip seen on every fourth column (scan lines far from the scanner), rising 0.5 cm per column,
+    # with a sidewalk 12 cm higher from column 20 on
+    nx, ny = 32, 5
+    h = np.tile(0.005 * np.arange(nx, dtype=float)[:, None], (1, ny))
+    h[20:] += 0.12
+    seen = np.zeros((nx, ny), bool)
+    seen[::4] = True
+    seeds = np.zeros((nx, ny), bool)
+    seeds[0, 2] = True
+    kw = dict(gaps=~seen)
+    assert G.grow_region(seeds, seen, h, 0.04, 4).sum() == ny  # plain growth stays on the first line
+    short = G.grow_region(seeds, seen, h, 0.04, 4, max_gap=2, **kw)
+    assert short.sum() == ny  # three empty columns are more than two
+    got = G.grow_region(seeds, seen, h, 0.04, 4, max_gap=3, **kw)
+    # every line of the road up to the sidewalk (column 16; 16 -> 20 would climb 12 + 2 cm)
+    np.testing.assert_array_equal(np.flatnonzero(got.any(axis=1)), [0, 4, 8, 12, 16])
+    assert got[[0, 4, 8, 12, 16]].all()
+    # beyond a crossing only cells that pass `beyond` are taken; cells reached without one need not
+    beyond = np.ones((nx, ny), bool)
+    beyond[0] = False
+    beyond[12:] = False
+    strict = G.grow_region(seeds, seen, h, 0.04, 4, max_gap=3, beyond=beyond, **kw)
+    np.testing.assert_array_equal(np.flatnonzero(strict.any(axis=1)), [0, 4, 8])
+    with pytest.raises(ValueError, match="gaps has shape"):
+        G.grow_region(seeds, seen, h, 0.04, 4, gaps=np.zeros((2, 2), bool), max_gap=3)
+
+
+@settings(deadline=None, max_examples=40)
 @given(st.integers(0, 5000), st.sampled_from([4, 8]))
 def test_label_components_same_partition_as_scipy(seed, conn):
     rng = np.random.default_rng(seed)
