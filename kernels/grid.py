@@ -451,31 +451,32 @@ def grow_region(seeds: np.ndarray, allowed: np.ndarray, height: np.ndarray, max_
 
     Seeds that are not allowed are ignored. Returns a boolean raster.
 
-    With *gaps* (cells without data) and *max_gap* > 0 the growth also crosses
-    runs of up to *max_gap* gap cells between two allowed cells, comparing the
-    height of the cell it reaches with that of the last allowed cell before
-    the run (far from a scanner its lines lie further apart than a cell, and
-    the surface between them is unseen, not absent). Gap cells are never part
-    of the result. Each cell is reached once, breadth first, so the run over
-    which a cell is first reached decides. *beyond* (optional, default
-    *allowed*) is a stricter mask for every cell reached after a crossing:
-    where the data are sparse, the growth goes on only over cells that pass it.
+    With *gaps* (cells without data) and *max_gap* > 0 the region then also
+    grows across paths of up to *max_gap* gap cells from one of its cells to
+    an allowed cell within *max_step* of it in height (far from a scanner its
+    lines lie further apart than a cell, and the surface between them is
+    unseen, not absent), and on from there. Every cell that joins only so
+    must pass *beyond* (optional, default *allowed*), a stricter mask: where
+    the data are sparse the growth goes on only over cells that pass it. Gap
+    cells are never part of the result. The result depends on the rasters
+    only, not on the order cells are visited in (so a tile and the survey agree).
     """
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
     seeds = np.ascontiguousarray(seeds, dtype=np.bool_)
     allowed = np.ascontiguousarray(allowed, dtype=np.bool_)
     height = np.ascontiguousarray(height, dtype=np.float64)
+    out = _grow(seeds, allowed, height, float(max_step), connectivity == 8)
     if gaps is None or max_gap <= 0:
-        return _grow(seeds, allowed, height, float(max_step), connectivity == 8)
+        return out
     gaps = np.ascontiguousarray(gaps, dtype=np.bool_)
     if gaps.shape != allowed.shape:
         raise ValueError(f"gaps has shape {gaps.shape}, the raster {allowed.shape}")
     beyond = allowed if beyond is None else np.ascontiguousarray(beyond, dtype=np.bool_) & allowed
     if beyond.shape != allowed.shape:
         raise ValueError(f"beyond has shape {beyond.shape}, the raster {allowed.shape}")
-    return _grow_gaps(seeds, allowed, height, float(max_step), connectivity == 8, gaps & ~allowed, int(max_gap),
-                      beyond)
+    _grow_gaps(out, beyond, height, float(max_step), connectivity == 8, gaps & ~allowed, int(max_gap))
+    return out
 
 
 @jit
@@ -512,53 +513,60 @@ def _grow(seeds, allowed, h, max_step, eight):
 
 
 @jit
-def _grow_gaps(seeds, allowed, h, max_step, eight, gaps, max_gap, beyond):
-    nx, ny = seeds.shape
-    out = np.zeros((nx, ny), np.bool_)
-    seen = np.zeros((nx, ny), np.bool_)  # gap cells visited
-    ref = np.zeros(nx * ny)  # height of the last allowed cell on the way to a queued cell
-    run = np.zeros(nx * ny, np.int64)  # gap cells crossed since it
-    crossed = np.zeros(nx * ny, np.bool_)  # a gap was crossed on the way
+def _grow_gaps(out, beyond, h, max_step, eight, gaps, max_gap):
+    """Grow *out* (in place) from all its cells: to *beyond* neighbours within max_step, and across paths of up
+    to max_gap *gaps* cells to *beyond* cells within max_step of the cell the path starts at."""
+    nx, ny = out.shape
     queue = np.empty(nx * ny, np.int64)
-    head = 0
     tail = 0
     for i in range(nx):
         for j in range(ny):
-            if seeds[i, j] and allowed[i, j]:
-                out[i, j] = True
-                c = i * ny + j
-                ref[c] = h[i, j]
-                queue[tail] = c
+            if out[i, j]:
+                queue[tail] = i * ny + j
                 tail += 1
+    stamp = np.full(nx * ny, -1, np.int64)  # gap cells searched from the current cell
+    local = np.empty(nx * ny if nx * ny < 4096 else 4096, np.int64)
+    depth = np.empty(local.shape[0], np.int64)
     di = np.array([1, -1, 0, 0, 1, 1, -1, -1])
     dj = np.array([0, 0, 1, -1, 1, -1, 1, -1])
     nn = 8 if eight else 4
+    head = 0
     while head < tail:
         c = queue[head]
         head += 1
         i = c // ny
         j = c % ny
-        for k in range(nn):
-            a = i + di[k]
-            b = j + dj[k]
-            if a < 0 or b < 0 or a >= nx or b >= ny or out[a, b] or seen[a, b]:
-                continue
-            q = a * ny + b
-            if allowed[a, b]:
-                if abs(h[a, b] - ref[c]) <= max_step and (beyond[a, b] or not crossed[c]):
-                    out[a, b] = True
-                    ref[q] = h[a, b]
-                    run[q] = 0
-                    crossed[q] = crossed[c]
-                    queue[tail] = q
-                    tail += 1
-            elif gaps[a, b] and run[c] < max_gap:
-                seen[a, b] = True
-                ref[q] = ref[c]
-                run[q] = run[c] + 1
-                crossed[q] = True
-                queue[tail] = q
-                tail += 1
+        hc = h[i, j]
+        # a small breadth-first search through the gap cells around c, up to max_gap deep
+        lh = 0
+        lt = 0
+        local[lt] = c
+        depth[lt] = 0
+        lt += 1
+        while lh < lt:
+            g = local[lh]
+            d = depth[lh]
+            lh += 1
+            gi = g // ny
+            gj = g % ny
+            for k in range(nn):
+                a = gi + di[k]
+                b = gj + dj[k]
+                if a < 0 or b < 0 or a >= nx or b >= ny:
+                    continue
+                q = a * ny + b
+                if out[a, b] or stamp[q] == c:
+                    continue
+                if beyond[a, b]:
+                    if abs(h[a, b] - hc) <= max_step:
+                        out[a, b] = True
+                        queue[tail] = q
+                        tail += 1
+                elif gaps[a, b] and d < max_gap and lt < local.shape[0]:
+                    stamp[q] = c
+                    local[lt] = q
+                    depth[lt] = d + 1
+                    lt += 1
     return out
 
 

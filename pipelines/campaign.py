@@ -47,7 +47,7 @@ defaults unless a comment says otherwise)::
     [tiles]
     size = 100.0               # tile edge (m), at least 5
     buffer = 16.0              # classification context around a tile (m), 0..100
-    vector_buffer = 25.0       # vectorisation context around a tile (m), 0..200
+    vector_buffer = 35.0       # vectorisation context around a tile (m), 0..200
 
     # ---- stage parameters (optional) ---------------------------------------
     # [classify.<stage>] takes the parameters of hdmap.classify.STAGES,
@@ -122,7 +122,9 @@ HASH_VERSION = "hdmap-campaign-v1"
 
 DEFAULT_TILE_SIZE = 100.0
 DEFAULT_BUFFER = 16.0
-DEFAULT_VECTOR_BUFFER = 25.0
+#: A tile's vectors must see all that decides a link at its edge: a gap of up to ``curbs.max_gap`` /
+#: ``boundaries.max_gap`` (20 m) from the edge, and the side-road mouth test's reach (12 m) beyond it.
+DEFAULT_VECTOR_BUFFER = 35.0
 MIN_TILE_SIZE = 5.0
 MAX_BUFFER = 100.0
 MAX_VECTOR_BUFFER = 200.0

@@ -573,7 +573,7 @@ def _write_campaign(out: Path, desc: rd.RoadDescription, result: SimulationResul
         "[tiles]",
         "size = 100.0",
         "buffer = 16.0",
-        "vector_buffer = 25.0",
+        "vector_buffer = 35.0",
         "",
         "[truth]",
         f"dir = {_toml_str('truth')}",

@@ -127,7 +127,7 @@ def test_full_file_round_trip(camp_dir):
 def test_defaults(camp_dir):
     c = load_campaign(_write(camp_dir, MINIMAL))
     assert c.crs.to_epsg() == 25832
-    assert (c.tile_size, c.buffer, c.vector_buffer) == (100.0, 16.0, 25.0)
+    assert (c.tile_size, c.buffer, c.vector_buffer) == (100.0, 16.0, 35.0)
     assert c.classify_params == {} and c.extract_params == {}
     assert c.municipalities_file is None and c.attribution == BUNDLED_ATTRIBUTION
     assert c.formats == FORMATS == ("lanelet2", "opendrive", "gpkg", "laz")
@@ -162,7 +162,7 @@ def test_simulated_campaign_loads(tmp_path):
     assert [d.laz[0] for d in c.drives] == [p.resolve() for p in map(type(out), result.drives)]
     assert all(d.trajectory is not None and d.trajectory.is_file() for d in c.drives)
     assert all(d.crs.to_epsg() == 25832 for d in c.drives)
-    assert (c.tile_size, c.buffer, c.vector_buffer) == (100.0, 16.0, 25.0)
+    assert (c.tile_size, c.buffer, c.vector_buffer) == (100.0, 16.0, 35.0)
     assert c.truth_dir == (out / "truth").resolve()
 
 

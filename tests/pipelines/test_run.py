@@ -225,7 +225,7 @@ def test_work_folder_is_small_after_a_run(reference):
 
 def test_resume_refuses_a_changed_campaign(reference, campaign, tmp_path):
     changed = campaign.with_name("changed.toml")
-    changed.write_text(campaign.read_text().replace("vector_buffer = 25.0", "vector_buffer = 20.0"))
+    changed.write_text(campaign.read_text().replace("vector_buffer = 35.0", "vector_buffer = 20.0"))
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text((reference.out / "run.json").read_text())
     with pytest.raises(ConfigError, match=r"changed\.toml: the campaign changed since the run in .* started"):
