@@ -1087,7 +1087,9 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
     chains = link_pieces(pieces, max_gap=p["max_gap"], lateral=0.3, min_radius=10.0, barriers=barriers)
     # a road without curbs has no corner to stop its border at a side road: the mouth test does
     chains = split_at_mouths(chains, road_lookup or (lambda: _road_lookup(road_xy, MOUTH_CELL)), mouth_width)
-    return boundaries_from_chains(chains, dict(min_length=5.0), kind="road_border")
+    # two borders side by side within half a metre are one edge traced twice (two chains over the edge cells
+    # of a ragged sliver of ground): the longer keeps it
+    return drop_overlaps(boundaries_from_chains(chains, dict(min_length=5.0), kind="road_border"), 5.0, tol=0.5)
 
 
 # ---------------------------------------------------------------------------
