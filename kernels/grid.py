@@ -525,7 +525,8 @@ def _grow_gaps(out, beyond, h, max_step, eight, gaps, max_gap):
                 queue[tail] = i * ny + j
                 tail += 1
     stamp = np.full(nx * ny, -1, np.int64)  # gap cells searched from the current cell
-    local = np.empty(nx * ny if nx * ny < 4096 else 4096, np.int64)
+    # the gap cells within max_gap steps of a cell: at most the (2 max_gap + 1)^2 square around it
+    local = np.empty(min(nx * ny, (2 * max_gap + 1) ** 2), np.int64)
     depth = np.empty(local.shape[0], np.int64)
     di = np.array([1, -1, 0, 0, 1, 1, -1, -1])
     dj = np.array([0, 0, 1, -1, 1, -1, 1, -1])
@@ -562,7 +563,7 @@ def _grow_gaps(out, beyond, h, max_step, eight, gaps, max_gap):
                         out[a, b] = True
                         queue[tail] = q
                         tail += 1
-                elif gaps[a, b] and d < max_gap and lt < local.shape[0]:
+                elif gaps[a, b] and d < max_gap:
                     stamp[q] = c
                     local[lt] = q
                     depth[lt] = d + 1
