@@ -466,7 +466,9 @@ def grow_region(seeds: np.ndarray, allowed: np.ndarray, height: np.ndarray, max_
     seeds = np.ascontiguousarray(seeds, dtype=np.bool_)
     allowed = np.ascontiguousarray(allowed, dtype=np.bool_)
     height = np.ascontiguousarray(height, dtype=np.float64)
-    out = _grow(seeds, allowed, height, float(max_step), connectivity == 8)
+    out = seeds & allowed
+    # the plain growth: a spread over allowed cells with no gap to cross
+    _spread_from(out, allowed, height, float(max_step), connectivity == 8, np.zeros((1, 1), np.bool_), 0)
     if gaps is None or max_gap <= 0:
         return out
     gaps = np.ascontiguousarray(gaps, dtype=np.bool_)
@@ -475,47 +477,16 @@ def grow_region(seeds: np.ndarray, allowed: np.ndarray, height: np.ndarray, max_
     beyond = allowed if beyond is None else np.ascontiguousarray(beyond, dtype=np.bool_) & allowed
     if beyond.shape != allowed.shape:
         raise ValueError(f"beyond has shape {beyond.shape}, the raster {allowed.shape}")
-    _grow_gaps(out, beyond, height, float(max_step), connectivity == 8, gaps & ~allowed, int(max_gap))
+    _spread_from(out, beyond, height, float(max_step), connectivity == 8, gaps & ~allowed, int(max_gap))
     return out
 
 
 @jit
-def _grow(seeds, allowed, h, max_step, eight):
-    nx, ny = seeds.shape
-    out = np.zeros((nx, ny), np.bool_)
-    queue = np.empty(nx * ny, np.int64)
-    head = 0
-    tail = 0
-    for i in range(nx):
-        for j in range(ny):
-            if seeds[i, j] and allowed[i, j]:
-                out[i, j] = True
-                queue[tail] = i * ny + j
-                tail += 1
-    di = np.array([1, -1, 0, 0, 1, 1, -1, -1])
-    dj = np.array([0, 0, 1, -1, 1, -1, 1, -1])
-    nn = 8 if eight else 4
-    while head < tail:
-        c = queue[head]
-        head += 1
-        i = c // ny
-        j = c % ny
-        for k in range(nn):
-            a = i + di[k]
-            b = j + dj[k]
-            if a < 0 or b < 0 or a >= nx or b >= ny or out[a, b] or not allowed[a, b]:
-                continue
-            if abs(h[a, b] - h[i, j]) <= max_step:
-                out[a, b] = True
-                queue[tail] = a * ny + b
-                tail += 1
-    return out
-
-
-@jit
-def _grow_gaps(out, beyond, h, max_step, eight, gaps, max_gap):
-    """Grow *out* (in place) from all its cells: to *beyond* neighbours within max_step, and across paths of up
-    to max_gap *gaps* cells to *beyond* cells within max_step of the cell the path starts at."""
+def _spread_from(out, passable, h, max_step, eight, gaps, max_gap):
+    """Grow *out* (in place) breadth first from all its cells: to *passable* neighbours within max_step of the
+    cell, and (max_gap > 0) across paths of up to max_gap *gaps* cells to *passable* cells within max_step of
+    the cell the path starts at. Every condition involves only the two cells joined, so the result does not
+    depend on the visiting order."""
     nx, ny = out.shape
     queue = np.empty(nx * ny, np.int64)
     tail = 0
@@ -524,7 +495,7 @@ def _grow_gaps(out, beyond, h, max_step, eight, gaps, max_gap):
             if out[i, j]:
                 queue[tail] = i * ny + j
                 tail += 1
-    stamp = np.full(nx * ny, -1, np.int64)  # gap cells searched from the current cell
+    stamp = np.full(nx * ny if max_gap > 0 else 1, -1, np.int64)  # gap cells searched from the current cell
     # the gap cells within max_gap steps of a cell: at most the (2 max_gap + 1)^2 square around it
     local = np.empty(min(nx * ny, (2 * max_gap + 1) ** 2), np.int64)
     depth = np.empty(local.shape[0], np.int64)
@@ -535,15 +506,12 @@ def _grow_gaps(out, beyond, h, max_step, eight, gaps, max_gap):
     while head < tail:
         c = queue[head]
         head += 1
-        i = c // ny
-        j = c % ny
-        hc = h[i, j]
-        # a small breadth-first search through the gap cells around c, up to max_gap deep
+        hc = h[c // ny, c % ny]
+        # a small breadth-first search from c through the gap cells around it, up to max_gap deep
         lh = 0
-        lt = 0
-        local[lt] = c
-        depth[lt] = 0
-        lt += 1
+        lt = 1
+        local[0] = c
+        depth[0] = 0
         while lh < lt:
             g = local[lh]
             d = depth[lh]
@@ -553,17 +521,15 @@ def _grow_gaps(out, beyond, h, max_step, eight, gaps, max_gap):
             for k in range(nn):
                 a = gi + di[k]
                 b = gj + dj[k]
-                if a < 0 or b < 0 or a >= nx or b >= ny:
+                if a < 0 or b < 0 or a >= nx or b >= ny or out[a, b]:
                     continue
                 q = a * ny + b
-                if out[a, b] or stamp[q] == c:
-                    continue
-                if beyond[a, b]:
+                if passable[a, b]:
                     if abs(h[a, b] - hc) <= max_step:
                         out[a, b] = True
                         queue[tail] = q
                         tail += 1
-                elif gaps[a, b] and d < max_gap:
+                elif d < max_gap and gaps[a, b] and stamp[q] != c:
                     stamp[q] = c
                     local[lt] = q
                     depth[lt] = d + 1
