@@ -27,11 +27,11 @@ _NEIGHBOURS9 = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], np.int
 
 
 def speck_rows(specks, unpainted_xy: np.ndarray, gap: float = GAP, tol: float = TOLERANCE, need: int = COUNT,
-               min_length: float = 0.0) -> list:
+               min_length: float = 0.0, min_points: int = 2) -> list:
     """Rows of specks: ``[(members, m, u, centres), ...]``.
 
-    *specks* is a list of (k, 2+) point arrays; those of at least two points
-    and at most :data:`SIZE` across count. Each is where a scan line crossed a
+    *specks* is a list of (k, 2+) point arrays; those of at least *min_points*
+    points and at most :data:`SIZE` across count. Each is where a scan line crossed a
     line, so its centre lies on the line. Specks within *gap* of each other
     form groups; in each group the straight line through two neighbouring
     specks with the most specks within *tol* of it is taken (refitted twice to
@@ -52,7 +52,7 @@ def speck_rows(specks, unpainted_xy: np.ndarray, gap: float = GAP, tol: float = 
     from scipy.sparse.csgraph import connected_components  # noqa: PLC0415
     from scipy.spatial import cKDTree  # noqa: PLC0415
 
-    ok = [i for i, q in enumerate(specks) if len(q) >= 2 and float(np.ptp(q[:, :2], axis=0).max()) <= SIZE]
+    ok = [i for i, q in enumerate(specks) if len(q) >= min_points and float(np.ptp(q[:, :2], axis=0).max()) <= SIZE]
     if len(ok) < need:
         return []
     c = np.array([specks[i][:, :2].mean(axis=0) for i in ok])

@@ -120,7 +120,12 @@ STAGES = {
         Param("section_gap", 3.0, "a lane section ends where it is missing for longer than this (m)", 0.5, 100.0),
         Param("min_length", 3.0, "lane sections shorter than this are dropped (m)", 0.0, 100.0),
         Param("link_distance", 3.0, "sections whose ends are this close are predecessor and successor (m)", 0.1, 50.0),
+        Param("traffic", "right", "which side of the road is driven on: gives the direction of lanes no drive "
+              "ran along (a side road's), from the side their road edge is on", choices=("right", "left")),
         Param("drive_reach", 30.0, "drives farther than this from a lane do not give its direction (m)", 1.0, 500.0),
+        Param("continue_length", 25.0, "where a lane's outer boundary was not seen (survey edge, a car hiding a curb) "
+              "the lane runs on beside its neighbour lane, over road surface and across no boundary, up to this far "
+              "(m; 0: off)", 0.0, 200.0),
         Param("bridge_gap", 40.0, "a lane section that ends is joined to one that starts straight ahead, in line within "
               "0.5 m, across a gap without lines up to this long (a crosswalk, a junction) (m)", 0.0, 200.0),
     ]),
@@ -775,6 +780,22 @@ def _strokes(chain):
     return [(a, b, w / max(wl, 1e-9)) for a, b, w, wl in out]
 
 
+#: A run of at most BROKEN_SOLID_DASHES dashes beside a solid line whose longest stroke exceeds the shortest
+#: by more than the factor BROKEN_SOLID_SPREAD, and whose gaps are shorter than its strokes, is solid line.
+BROKEN_SOLID_DASHES, BROKEN_SOLID_SPREAD = 3, 1.25
+
+
+def _label_runs(lab):
+    """Runs of equal labels: list of [label, first, last]."""
+    runs = []
+    for i, c in enumerate(lab):
+        if runs and runs[-1][0] == c:
+            runs[-1][2] = i
+        else:
+            runs.append([c, i, i])
+    return runs
+
+
 def _pattern_runs(strokes, solid_length):
     """Split strokes into runs of one pattern: list of (pattern, first, last stroke index)."""
     n = len(strokes)
@@ -787,12 +808,20 @@ def _pattern_runs(strokes, solid_length):
             lone = (left != "D") and (right != "D")
             if lone and ("S" in (left, right)):
                 lab[i] = "S"
-    runs = []
-    for i, c in enumerate(lab):
-        if runs and runs[-1][0] == c:
-            runs[-1][2] = i
-        else:
-            runs.append([c, i, i])
+    runs = _label_runs(lab)
+    # a few dashes beside a solid line, irregular and closer together than they are long, are that solid line
+    # broken (a car hiding bits of it, the sparse edge of the survey): a dash pattern repeats one stroke and
+    # one gap (a tail of 3 m / 6 m dashes cut by the survey edge keeps its long gaps)
+    for k, (c, a, b) in enumerate(runs):
+        if c != "D" or b - a + 1 > BROKEN_SOLID_DASHES:
+            continue
+        if not any(0 <= j < len(runs) and runs[j][0] == "S" for j in (k - 1, k + 1)):
+            continue
+        lens = np.array([strokes[i][1] - strokes[i][0] for i in range(a, b + 1)])
+        gaps = np.array([strokes[i + 1][0] - strokes[i][1] for i in range(a, b)])
+        if lens.max() > BROKEN_SOLID_SPREAD * lens.min() and np.median(gaps) < np.median(lens):
+            lab[a:b + 1] = ["S"] * (b - a + 1)
+    runs = _label_runs(lab)
     out = []
     for c, a, b in runs:
         if c == "D":
@@ -1081,15 +1110,37 @@ def road_borders(road_xyz: np.ndarray, ground_xy: np.ndarray, curb_xy: np.ndarra
         exyz = exyz[~np.isfinite(d)]
     if len(exyz) == 0:
         return []
-    pieces = []
-    for ci, idx in enumerate(_components(exyz, cell, 2, 25)):
+    pieces, small = [], []
+    comps = _components(exyz, cell, 2, 25, small)
+    for ci, idx in enumerate(comps):
         pieces.extend(_split_straight(exyz[idx], ci, 0.08, 0.5, 1.0, "border"))
+    pieces.extend(_sparse_border_pieces(exyz, small, len(comps)))
     chains = link_pieces(pieces, max_gap=p["max_gap"], lateral=0.3, min_radius=10.0, barriers=barriers)
     # a road without curbs has no corner to stop its border at a side road: the mouth test does
     chains = split_at_mouths(chains, road_lookup or (lambda: _road_lookup(road_xy, MOUTH_CELL)), mouth_width)
     # two borders side by side within half a metre are one edge traced twice (two chains over the edge cells
     # of a ragged sliver of ground): the longer keeps it
     return drop_overlaps(boundaries_from_chains(chains, dict(min_length=5.0), kind="road_border"), 5.0, tol=0.5)
+
+
+#: Far from the scanner an edge between road and ground shows as a cell or a few per scan line, too few to
+#: make a piece: edge cells of such small groups in a straight row (:func:`hdmap._specks.speck_rows`, each
+#: cell a speck), up to SPARSE_BORDER_GAP apart, at least SPARSE_BORDER_COUNT of them within
+#: SPARSE_BORDER_TOL of the row's line, make a border piece (the sparsely scanned edge of a side road).
+SPARSE_BORDER_GAP, SPARSE_BORDER_COUNT, SPARSE_BORDER_TOL = 2.0, 5, 0.15
+
+
+def _sparse_border_pieces(exyz, groups, first_id):
+    """Border pieces from rows of the edge cells in *groups* (index arrays into *exyz*, the groups too small
+    to trace alone)."""
+    pts = [exyz[[i]] for idx in groups for i in idx]
+    out = []
+    for members, m, u, centres in _specks.speck_rows(pts, np.empty((0, 2)), SPARSE_BORDER_GAP, SPARSE_BORDER_TOL,
+                                                     SPARSE_BORDER_COUNT, 1.0, min_points=1):
+        z = np.array([float(np.median(pts[i][:, 2])) for i in members])
+        out.append(Piece(xy=m + np.outer((centres - m) @ u, u), z=z, width=0.0, component=first_id + len(out),
+                         kind="border", sparse=True))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -1120,7 +1171,10 @@ def build_lanes(boundaries, *, road_cells=None, drives=(), params=None):
         L = line.length
         if L < p["station"]:
             continue
-        st = np.arange(0.5 * p["station"], L, p["station"])
+        # stations every `station` metres from one end to the other, both ends included, so a lane runs as far
+        # as its boundaries do
+        st = np.arange(0.0, L, p["station"])
+        st = np.append(st, L) if L - st[-1] > 0.25 * p["station"] else np.append(st[:-1], L)
         pts = shapely.line_interpolate_point(line, st)
         a = shapely.get_coordinates(shapely.line_interpolate_point(line, np.maximum(st - 0.5, 0)))
         c = shapely.get_coordinates(shapely.line_interpolate_point(line, np.minimum(st + 0.5, L)))
@@ -1200,6 +1254,27 @@ def _not_a_lane(b1, b2):
     return False
 
 
+_COS_ALONG = math.cos(math.radians(45.0))
+
+
+def _keep_right(sec, boundaries, tang, traffic) -> bool:
+    """Whether a section no drive ran along is driven in the direction *tang*: a lane between a lane line and
+    the edge of the road (curb or road border) has the edge on its right in right-hand traffic, on its left
+    in left-hand traffic; other lanes keep the direction of their points."""
+    edge = {"curbstone", "road_border"}
+    i, j = sec["pair"]
+    kinds = [boundaries[i]["kind"] in edge, boundaries[j]["kind"] in edge]
+    if kinds[0] == kinds[1]:
+        return True
+    k = i if kinds[0] else j
+    xy = sec["xy"]
+    mid = xy[len(xy) // 2]
+    c = boundaries[k]["xyz"][:, :2]
+    near = c[np.argmin(np.hypot(*(c - mid).T))]
+    right = float((near - mid) @ np.array([tang[1], -tang[0]])) > 0  # the edge lies right of tang
+    return right == (traffic == "right")
+
+
 def _orient_sections(sections, boundaries, drives, p):
     """Driving direction, left/right boundaries and links of lane sections.
 
@@ -1221,15 +1296,19 @@ def _orient_sections(sections, boundaries, drives, p):
         tang = xy[-1] - xy[0]
         tang = tang / (np.hypot(*tang) or 1.0)
         forward = True
+        voted = False
         if drives:
             d, j = dtree.query(xy, distance_upper_bound=p["drive_reach"])
             ok = np.isfinite(d)
             if ok.any():
-                # the nearest drive (laterally) decides; votes weighted by closeness
-                hd = dh[j[ok]]
-                w = 1.0 / (0.5 + d[ok])
-                along = float(np.sum(w * (hd @ tang)))
-                forward = along >= 0
+                # the nearest drive (laterally) decides; votes weighted by closeness, only drives running
+                # along the section (a drive across a side road says nothing of the side road's lanes)
+                proj = dh[j[ok]] @ tang
+                w = (1.0 / (0.5 + d[ok])) * (np.abs(proj) >= _COS_ALONG)
+                voted = bool(w.any())
+                forward = float(np.sum(w * proj)) >= 0
+        if not voted:
+            forward = _keep_right(sec, boundaries, tang, p["traffic"])
         if not forward:
             sec = dict(sec, xy=xy[::-1], z=sec["z"][::-1], width=sec["width"][::-1])
             tang = -tang
@@ -1394,7 +1473,65 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     # sample of either (at the sparse far edge of a drive) would shift it
     borders = road_borders(loc[road], loc[cls == C.Class.GROUND, :2], curb_xyz[:, :2], par["curbs"], barriers=cb,
                            mouth_width=bp["mouth_width"], road_lookup=road_lookup)
-    return {"lines": lines, "curbs": curbs, "borders": borders, "markings": objs.markings}
+    lines, stops = _transverse_lines(lines, curbs + borders, par["objects"]["stop_line_length"])
+    return {"lines": lines, "curbs": curbs, "borders": borders, "markings": objs.markings + stops}
+
+
+#: A lone stroke up to TRANSVERSE_MAX_LENGTH long (m) whose surroundings within TRANSVERSE_REACH (m) hold
+#: at least TRANSVERSE_MIN_CONTEXT m of lines, curbs and borders across it and at most half as much along
+#: it lies across the road: a stop line (see :func:`_transverse_lines`).
+TRANSVERSE_MAX_LENGTH, TRANSVERSE_REACH, TRANSVERSE_MIN_CONTEXT = 8.0, 3.0, 4.0
+
+
+def _transverse_lines(lines, edges, min_length):
+    """Lines that are stop lines scanned along their length: ``(lines kept, stop-line markings)``.
+
+    Far from the scanner, where the scan lines run along a side road's stop line, a
+    band 0.3-0.5 m wide is crossed by one or two scan lines and reads as narrow as a
+    lane line: a lone dash. But it lies across its road: the lines, curbs and
+    borders (*edges*) around it run across it, not along it. A single stroke (a
+    dashed line without a gap) at least *min_length* long whose surroundings say so
+    becomes a stop line.
+    """
+    if not lines:
+        return lines, []
+    geoms = [shapely.linestrings(b["xyz"][:, :2]) for b in lines] + \
+            [shapely.linestrings(b["xyz"][:, :2]) for b in edges if len(b["xyz"]) >= 2]
+    tree = shapely.STRtree(geoms)
+    keep, stops = [], []
+    cos_along, cos_across = math.cos(math.radians(30.0)), math.cos(math.radians(60.0))
+    for i, b in enumerate(lines):
+        xy = b["xyz"][:, :2]
+        chord = xy[-1] - xy[0]
+        length = float(np.hypot(*chord))
+        if not (b.get("pattern") == "dashed" and b.get("gap") is None
+                and min_length <= length <= TRANSVERSE_MAX_LENGTH and length >= 0.98 * geoms[i].length):
+            keep.append(b)
+            continue
+        u = chord / length
+        zone = shapely.buffer(geoms[i], TRANSVERSE_REACH)
+        along = across = 0.0
+        for j in tree.query(zone, predicate="intersects"):
+            if int(j) == i:
+                continue
+            for seg in shapely.get_parts(shapely.intersection(geoms[int(j)], zone)):
+                if seg.geom_type != "LineString":
+                    continue
+                c = shapely.get_coordinates(seg)
+                d = np.diff(c, axis=0)
+                ln = np.hypot(*d.T)
+                cosine = np.abs(d @ u) / np.maximum(ln, 1e-12)
+                along += float(ln[cosine >= cos_along].sum())
+                across += float(ln[cosine <= cos_across].sum())
+        if across >= TRANSVERSE_MIN_CONTEXT and along <= 0.5 * across:
+            nrm = np.array([-u[1], u[0]])
+            m = 0.5 * (xy[0] + xy[-1])
+            h = 0.5 * max(float(b["width"]), 0.05)
+            box = np.array([m + a * 0.5 * length * u + c * h * nrm for a, c in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+            stops.append(("stop_line", box, float(np.median(b["xyz"][:, 2])), None, None))
+        else:
+            keep.append(b)
+    return keep, stops
 
 
 def _lone_sparse(chain, min_length: float) -> bool:
@@ -1418,7 +1555,9 @@ def assemble(lines, curbs, borders, markings, road_xy, trajectories, origin, eps
     road_cells = _road_lookup(np.asarray(road_xy, dtype=np.float64).reshape(-1, 2), road_cell)
     drives = _drive_lines(trajs, origin)
     sections = build_lanes(bnd, road_cells=road_cells, drives=drives, params=par["lanes"])
-    return _to_lanemap(bnd, sections, markings, origin, epsg, road_id, trajs, bridge_gap=par["lanes"]["bridge_gap"])
+    return _to_lanemap(bnd, sections, markings, origin, epsg, road_id, trajs, bridge_gap=par["lanes"]["bridge_gap"],
+                       link_distance=par["lanes"]["link_distance"], road_cells=road_cells,
+                       continue_length=par["lanes"]["continue_length"])
 
 
 def _road_lookup(road_xy, cell):
@@ -1502,6 +1641,160 @@ def _bridge_sections(lanes, boundaries, origin, max_gap=12.0, lateral=0.5):
         b["pred"].append(rec["id"])
 
 
+def _chain_line(start, by_id, forward: bool):
+    """x, y, z of the centre line of *start* and the sections linked to it, in the direction of travel along it.
+
+    *forward*: from the start of *start* on through its successors; else from its
+    end back through its predecessors (the line then runs against the driving
+    direction). Only one-to-one links are followed.
+    """
+    def xyz(rec):
+        return np.column_stack([rec["sec"]["xy"], rec["sec"]["z"]])
+
+    parts, seen, cur = [xyz(start)], {start["id"]}, start
+    while True:
+        nxt = cur["succ"] if forward else cur["pred"]
+        if len(nxt) != 1 or nxt[0] in seen:
+            break
+        cur = by_id[nxt[0]]
+        seen.add(cur["id"])
+        if forward:
+            parts.append(xyz(cur))
+        else:
+            parts.insert(0, xyz(cur))
+    line = np.vstack(parts)
+    line = line[np.r_[True, np.hypot(*np.diff(line[:, :2], axis=0).T) > 1e-6]]
+    return line if forward else line[::-1]
+
+
+_COS_SAME_WAY = math.cos(math.radians(20.0))
+
+
+def _continue_sections(lanes, boundaries, origin, bnd_xyz, road_cells, max_length=25.0, step=1.0):
+    """Run an open lane section on beside its neighbour or one boundary where the other was not seen.
+
+    At the edge of a survey, or where a car hid a curb, one lane's boundary may be
+    missing while the lane next to it carries on; where a side road's centre line
+    stops at a crosswalk its curbs run on to the junction. A section end without a
+    link is continued at its lateral offset from a guide beside it: a lane driven
+    the same way (with its linked sections) or a boundary at the lane's edge, the
+    one reaching furthest. It goes on as long as the guide does, the continued
+    centre lies on road surface, no boundary of *bnd_xyz* (local x, y, z of the
+    painted lines, curbs and road borders) crosses the continued lane and no other
+    lane lies there, at most *max_length* and no longer than the lane was seen
+    (the section and those linked to it). Each continuation is a new section
+    between virtual boundaries, linked to the one it continues; like
+    :func:`_bridge_sections`, records and boundaries are appended in place.
+    """
+    if max_length < step or road_cells is None or len(lanes) < 2:
+        return
+    by_id = {a["id"]: a for a in lanes}
+    bnd_xyz = [xyz for xyz in bnd_xyz if len(xyz) >= 2]
+    walls = shapely.STRtree([shapely.linestrings(xyz[:, :2]) for xyz in bnd_xyz]) if bnd_xyz else None
+    taken = [shapely.linestrings(a["sec"]["xy"]) for a in lanes]
+    new = []
+    for own, a in enumerate(list(lanes)):
+        wa_all = a["sec"]["width"]
+        for at_end in (True, False):
+            if a["succ" if at_end else "pred"]:
+                continue
+            xa = a["sec"]["xy"] if at_end else a["sec"]["xy"][::-1]
+            if len(xa) < 2:
+                continue
+            e = xa[-1]
+            out = e - xa[max(len(xa) - 4, 0)]  # outwards: the way the continuation goes
+            out = out / (np.hypot(*out) or 1.0)
+            wa = float(wa_all[-1] if at_end else wa_all[0])
+            # guides: the same-way lanes (with their linked sections) and the boundaries
+            guides = [(_chain_line(b, by_id, forward=at_end), float(np.median(b["sec"]["width"])), True)
+                      for k, b in enumerate(lanes) if k != own and not b.get("continued")]
+            guides += [(xyz, 0.0, False) for xyz in bnd_xyz]
+            best = None
+            for line, wb, is_lane in guides:
+                if len(line) < 2:
+                    continue
+                ls = shapely.linestrings(line[:, :2])
+                s0 = float(shapely.line_locate_point(ls, shapely.points(e)))
+                t = _tangent(ls, s0)
+                if not is_lane and float(t @ out) < 0:  # a boundary runs either way: along the continuation
+                    line = line[::-1]
+                    ls = shapely.linestrings(line[:, :2])
+                    s0 = ls.length - s0
+                    t = -t
+                if ls.length - s0 < step or float(t @ out) < _COS_SAME_WAY:  # a lane driven the other way
+                    continue
+                q = np.array(ls.interpolate(s0).coords[0])
+                off = float(t[0] * (e - q)[1] - t[1] * (e - q)[0])  # left of the line: positive
+                # beside the end (a guide starting up to two stations ahead will do: a curb beyond a crosswalk's
+                # edge), at the lane's edge
+                if abs(float((e - q) @ t)) > 2 * step + 1e-9 or abs(abs(off) - 0.5 * (wa + wb)) > 0.5:
+                    continue
+                reach = min(ls.length - s0, max_length)
+                if best is None or reach > best[5] + 1e-9:
+                    best = (line, ls, off, s0, wb, reach)
+            if best is None:
+                continue
+            line, ls, off, s0, wb, _ = best
+            cum = _arclen(line)
+            sgn = 1.0 if off > 0 else -1.0
+            pts, zs, on_road = [e], [float(a["sec"]["z"][-1 if at_end else 0])], [True]
+            tree = shapely.STRtree(taken)
+            # no longer than the lane seen so far (a short lane between spurious boundaries stays short)
+            seen = float(_arclen(_chain_line(a, by_id, forward=not at_end))[-1])
+            stop = min(ls.length, s0 + max_length, s0 + seen)
+            stations = np.arange(s0 + step, stop + 1e-9, step)
+            if len(stations) and stop - stations[-1] > 0.1 * step:
+                stations = np.append(stations, stop)  # as far as the neighbour goes
+            for s in stations:
+                t = _tangent(ls, s)
+                nb = np.array([-t[1], t[0]])
+                c0 = np.array(ls.interpolate(s).coords[0])
+                c = c0 + off * nb
+                # nothing painted or built across the lane, from inside the neighbour's edge to our far edge
+                probe = shapely.linestrings([c0 + sgn * (0.5 * wb + 0.3) * nb, c + sgn * 0.4 * wa * nb])
+                if walls is not None and len(walls.query(probe, predicate="intersects")):
+                    break
+                if any(int(k) != own for k in tree.query(shapely.points(c), predicate="dwithin", distance=0.5 * wa)):
+                    break
+                pts.append(c)
+                zs.append(float(np.interp(s, cum, line[:, 2])))
+                # no road seen under the lane may be an occlusion (a car beside the survey vehicle), but the
+                # continuation has to end on road
+                on_road.append(bool(road_cells(c[None, :])[0]))
+            last = int(np.flatnonzero(on_road)[-1])
+            if last < 2:
+                continue
+            xy, z = np.array(pts[:last + 1]), np.array(zs[:last + 1])
+            if not at_end:
+                xy, z = xy[::-1], z[::-1]
+            taken.append(shapely.linestrings(xy))
+            new.append((a, at_end, xy, z, wa))
+    for a, at_end, xy, z, wa in new:
+        w = np.full(len(xy), wa)
+        t = xy[-1] - xy[0]
+        t = t / (np.hypot(*t) or 1.0)
+        nrm = np.array([-t[1], t[0]])
+        sides = []
+        for sgn in (1.0, -1.0):  # left, right of the driving direction
+            boundaries.append(Boundary(id=f"virtual{len(boundaries) + 1}", xyz=_world(xy + sgn * 0.5 * wa * nrm, z, origin),
+                                       kind="virtual", road=a["road"]))
+            sides.append(len(boundaries) - 1)
+        rec = dict(id=f"lane{len(lanes) + 1}", sec=dict(xy=xy, z=z, width=w, forward=a["sec"]["forward"],
+                                                        virtual=tuple(sides)),
+                   pred=[a["id"]] if at_end else [], succ=[] if at_end else [a["id"]], road=a["road"], continued=True)
+        lanes.append(rec)
+        (a["succ"] if at_end else a["pred"]).append(rec["id"])
+
+
+def _tangent(ls, s, half=0.5):
+    """Unit direction of linestring *ls* at distance *s* along it (over +-*half* m)."""
+    L = ls.length
+    p0 = np.array(ls.interpolate(max(s - half, 0.0)).coords[0])
+    p1 = np.array(ls.interpolate(min(s + half, L)).coords[0])
+    d = p1 - p0
+    return d / (np.hypot(*d) or 1.0)
+
+
 def _number_lanes(lanes, reach=40.0):
     """Set ``Lane.index``: 1 for the leftmost lane of its driving direction, counting rightwards.
 
@@ -1539,7 +1832,35 @@ def _number_lanes(lanes, reach=40.0):
         ln.index = n + 1
 
 
-def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs, *, bridge_gap=40.0):
+def _close_links(lanes):
+    """Make a section and its only successor meet: both get the midpoint of the gap between them.
+
+    Where a boundary changes pattern it is split in two, and the lane sections on
+    either side of the split end and start a little apart; a lanelet's successor
+    has to start where it ends. Sections that overlap are left alone.
+    """
+    by_id = {a["id"]: a for a in lanes}
+    for a in lanes:
+        if len(a["succ"]) != 1:
+            continue
+        b = by_id[a["succ"][0]]
+        if len(b["pred"]) != 1:
+            continue
+        sa, sb = a["sec"], b["sec"]
+        ea, eb = sa["xy"][-1], sb["xy"][0]
+        ta = ea - sa["xy"][max(len(sa["xy"]) - 4, 0)]
+        g = eb - ea
+        if float(g @ ta) <= 0 or float(np.hypot(*g)) < 1e-6:
+            continue
+        m = 0.5 * (ea + eb)
+        z = 0.5 * (sa["z"][-1] + sb["z"][0])
+        w = 0.5 * (sa["width"][-1] + sb["width"][0])
+        a["sec"] = dict(sa, xy=np.vstack([sa["xy"], m]), z=np.append(sa["z"], z), width=np.append(sa["width"], w))
+        b["sec"] = dict(sb, xy=np.vstack([m, sb["xy"]]), z=np.r_[z, sb["z"]], width=np.r_[w, sb["width"]])
+
+
+def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs, *, bridge_gap=40.0, link_distance=3.0,
+                road_cells=None, continue_length=0.0):
     boundaries = []
     for b in bnd:
         xyz = b["xyz"].copy()
@@ -1567,10 +1888,12 @@ def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs, *, br
                 continue
             sb = b["sec"]["xy"][0]
             tb = b["sec"]["xy"][min(3, len(b["sec"]["xy"]) - 1)] - sb
-            if np.hypot(*(sb - ea)) <= 3.0 and float(ta @ tb) > 0:
+            if np.hypot(*(sb - ea)) <= link_distance and float(ta @ tb) > 0:
                 a["succ"].append(b["id"])
                 b["pred"].append(a["id"])
+    _close_links(lanes)
     _bridge_sections(lanes, boundaries, origin, max_gap=bridge_gap)
+    _continue_sections(lanes, boundaries, origin, [b["xyz"] for b in bnd], road_cells, max_length=continue_length)
     out_lanes = []
     for a in lanes:
         sec = a["sec"]

@@ -19,7 +19,7 @@ from scipy.special import fresnel
 from hdmap import LaneMap
 from hdmap.export import export
 from hdmap.export._odr_geometry import Geometry, eval_geometry, eval_plan_view, fit_cubics, eval_cubics, fit_plan_view
-from hdmap.export.opendrive import OpenDriveExportError, PROJ_25832, read_opendrive, write_opendrive
+from hdmap.export.opendrive import OpenDriveExportError, PROJ_25832, _extend, read_opendrive, write_opendrive
 from hdmap.lanemap import Boundary, InvalidMapError, Lane
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -150,13 +150,13 @@ def check_export(m: LaneMap, name: str, tmp: Path) -> dict:
     assert proj == PROJ_25832
     src = {b.id: b for b in m.boundaries}
     checked = 0
-    # the first road's start point: where its first section's centre boundary begins (other roads' reference
-    # lines may be extended straight beyond their boundary, so their start lies off it)
+    # the first road's start point: on its first section's centre boundary, or on that boundary's straight
+    # extension where lanes of the other direction begin before it (as the writer extends it)
     for rid, x, y, road in pts[:1]:
         center = road.find("lanes/laneSection/center/lane/roadMark/userData[@code='hdmap:boundary']")
         if center is None:
             continue
-        d = shapely.LineString(src[center.get("value")].xyz[:, :2]).distance(shapely.Point(x, y))
+        d = shapely.LineString(_extend(src[center.get("value")].xyz, 50.0)[:, :2]).distance(shapely.Point(x, y))
         assert d <= 0.01, f"{name}: road {rid} starts {d:.4f} m from its reference boundary after geo transform"
         checked += 1
     assert checked >= 1, f"{name}: no road's reference line names the boundary it came from"

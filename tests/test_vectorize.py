@@ -449,6 +449,173 @@ def test_lanes_are_joined_across_a_junction_without_lines():
     assert len(assemble(lines, [], [], [], road, [], np.zeros(2), 25832, par).lanes) == 4
 
 
+def _lanes_at(m, y):
+    """x of the lane centre lines crossing the line y = *y*, sorted."""
+    xs = []
+    for ln in m.lanes:
+        c = ln.centerline
+        if c[:, 1].min() <= y <= c[:, 1].max():
+            xs.append(float(np.interp(y, *(c[:, 1::-1] if c[0, 1] < c[-1, 1] else c[::-1, 1::-1]).T)))
+    return sorted(xs)
+
+
+def test_sections_split_by_a_boundary_meet_where_they_link():
+    """A lane line split in two (a pattern change) gives two sections; the successor starts where its predecessor ends."""
+    from hdmap.params import resolve_stages
+    from hdmap.vectorize import STAGES, assemble
+
+    left = _section_lines(0, 60, xs=(3.5,))
+    right = _section_lines(0, 29, xs=(0.0,)) + _section_lines(30, 60, xs=(0.0,))
+    road = _road_cells((0, 0, 3.5, 60), cell=0.5)
+    m = assemble(left + right, [], [], [], road, [], np.zeros(2), 25832, resolve_stages(STAGES, None))
+    assert len(m.lanes) == 2
+    a, b = sorted(m.lanes, key=lambda ln: ln.centerline[:, 1].min())
+    if a.direction == "backward" or a.centerline[0, 1] > a.centerline[-1, 1]:
+        a, b = b, a
+    assert a.successors == [b.id] and b.predecessors == [a.id]
+    np.testing.assert_array_equal(a.centerline[-1], b.centerline[0])
+
+
+@pytest.mark.parametrize("case", ["hidden", "lane_starts", "short", "off"])
+def test_a_lane_whose_outer_boundary_was_not_seen_runs_on_beside_its_neighbour(case):
+    """The outer line of a two-lane carriageway is missing over its first 20 m (a car hid it): the lane there
+    runs on beside its neighbour, between virtual boundaries. Not where the road is a lane narrower (a lane
+    that starts), not longer than the lane was seen, and not with the continuation switched off."""
+    from hdmap.params import resolve_stages
+    from hdmap.vectorize import STAGES, assemble
+
+    y_seen = 50.0 if case == "short" else 20.0
+    lines = _section_lines(0, 60, xs=(0.0, 3.5)) + _section_lines(y_seen, 60, xs=(7.0,))
+    road = (_road_cells((0, 0, 3.5, 20), (0, 20, 7, 60), cell=0.5) if case == "lane_starts"
+            else _road_cells((0, 0, 7, 60), cell=0.5))
+    par = resolve_stages(STAGES, {"lanes.continue_length": 0.0} if case == "off" else None)
+    m = assemble(lines, [], [], [], road, [], np.zeros(2), 25832, par)
+    at10 = _lanes_at(m, 10.0)
+    if case != "hidden":
+        if case == "short":  # seen over 10 m: continued by 10 m at most
+            (cont,) = [ln for ln in m.lanes if m.boundary(ln.left).kind == "virtual"]
+            (seen,) = [ln for ln in m.lanes if ln.id in cont.successors]
+            assert np.ptp(cont.centerline[:, 1]) == pytest.approx(np.ptp(seen.centerline[:, 1]), abs=0.01)
+            assert 8.0 < np.ptp(seen.centerline[:, 1]) <= 10.0
+        assert at10 == pytest.approx([1.75])
+        return
+    assert at10 == pytest.approx([1.75, 5.25], abs=0.01)
+    (cont,) = [ln for ln in m.lanes if m.boundary(ln.left).kind == "virtual"]
+    assert {m.boundary(cont.left).kind, m.boundary(cont.right).kind} == {"virtual"}
+    assert cont.centerline[:, 1].min() == pytest.approx(0.0, abs=0.01)
+    (seen,) = [ln for ln in m.lanes if ln.id in cont.predecessors + cont.successors]
+    ends = {tuple(seen.centerline[0]), tuple(seen.centerline[-1])}
+    assert tuple(cont.centerline[0]) in ends or tuple(cont.centerline[-1]) in ends
+
+
+def _side_road(line_to=20.0, curb_to=30.0):
+    """A side road along x: centre line y = 0 up to *line_to*, curbs y = +-3.25 up to *curb_to*."""
+    def bnd(y, x1, kind):
+        x = np.linspace(0.0, x1, int(x1) + 1)
+        return dict(xyz=np.column_stack([x, np.full(len(x), y), np.zeros(len(x))]), kind=kind,
+                    pattern="solid" if kind.startswith("line") else None, width=0.12, stroke=None, gap=None)
+    return [bnd(0.0, line_to, "line_thin")], [bnd(3.25, curb_to, "curbstone"), bnd(-3.25, curb_to, "curbstone")]
+
+
+@pytest.mark.parametrize("traffic", ["right", "left"])
+def test_side_road_lanes_keep_to_the_side_of_the_traffic(traffic):
+    """The drive crosses the side road: its heading says nothing of the side road's lanes. In right-hand
+    traffic the lane north of the centre line runs west (its curb on the right), the southern one east."""
+    from hdmap.params import resolve_stages
+    from hdmap.vectorize import STAGES, assemble
+    from hdmap.trajectory import Trajectory
+
+    lines, curbs = _side_road()
+    t = np.arange(0.0, 31.0)
+    drive = Trajectory(t, np.column_stack([np.full(len(t), 35.0), t - 15.0, np.zeros(len(t))]))  # north, across
+    road = _road_cells((0, -3.25, 30, 3.25), cell=0.5)
+    m = assemble(lines, curbs, [], [], road, [drive], np.zeros(2), 25832,
+                 resolve_stages(STAGES, {"lanes.traffic": traffic}))
+    west = 1.0 if traffic == "right" else -1.0
+    for ln in m.lanes:
+        dx = ln.centerline[-1, 0] - ln.centerline[0, 0]
+        assert np.sign(dx) == (-west if ln.centerline[0, 1] > 0 else west), (ln.id, ln.centerline[[0, -1]])
+    assert len(m.lanes) >= 2
+
+
+@pytest.mark.parametrize("curb_to", [20.0, 30.0])
+def test_a_lane_runs_on_along_its_curb_where_the_centre_line_stops(curb_to):
+    """The side road's centre line stops 10 m before the junction (at a crosswalk); its curbs run on: so do
+    its lanes, beside them. Where the curbs stop with the line, the lanes stop there too."""
+    from hdmap.params import resolve_stages
+    from hdmap.vectorize import STAGES, assemble
+
+    lines, curbs = _side_road(curb_to=curb_to)
+    road = _road_cells((0, -3.25, 35, 3.25), cell=0.5)  # the junction beyond
+    m = assemble(lines, curbs, [], [], road, [], np.zeros(2), 25832, resolve_stages(STAGES, None))
+    reach = max(ln.centerline[:, 0].max() for ln in m.lanes)
+    assert reach == pytest.approx(min(curb_to, 30.0) if curb_to > 20 else 20.0, abs=0.6)
+    assert sorted(round(float(np.median(ln.centerline[:, 1])), 2) for ln in m.lanes
+                  if ln.centerline[:, 0].max() > 21) == ([-1.62, 1.62] if curb_to > 20 else [])
+
+
+def test_a_sparsely_scanned_road_edge_is_a_border():
+    """A side road seen from afar: scan lines 0.8 m apart cross its edge, each leaving an edge cell or two,
+    too few to trace alone; in a row they are one border along the edge."""
+    from hdmap import vectorize as V
+
+    rng = np.random.default_rng(4)
+    xs = np.arange(0.0, 30.0, 0.8) + rng.uniform(-0.05, 0.05, 38)
+    road, ground = [], []
+    for x in xs:
+        y = np.arange(0.0, 9.0, 0.03)
+        pts = np.column_stack([np.full(len(y), x) + rng.normal(0, 0.01, len(y)), y])
+        road.append(pts[y < 6.5])
+        ground.append(pts[y >= 6.5])
+    road = np.vstack(road)
+    road = np.column_stack([road, np.full(len(road), 480.0)])
+    borders = V.road_borders(road, np.vstack(ground), np.empty((0, 2)))
+    assert len(borders) == 1
+    xy = borders[0]["xyz"][:, :2]
+    assert np.ptp(xy[:, 0]) > 25 and np.abs(xy[:, 1] - 6.5).max() < 0.15
+
+
+def test_a_few_irregular_dashes_beside_a_solid_line_are_that_line():
+    """Bits of a solid line broken by a car's shadow read as a few close, irregular dashes: solid. Regular
+    dashes with long gaps after a solid line (a lane line's 3 m / 6 m tail) stay dashed, and so do
+    irregular dashes with no solid line beside them."""
+    from hdmap.vectorize import _pattern_runs
+
+    broken = [(0.0, 60.0, 0.3), (61.5, 62.4, 0.3), (63.0, 65.5, 0.3), (66.1, 120.0, 0.3)]
+    assert _pattern_runs(broken, 10.0) == [("solid", 0, 3)]
+    tail = [(0.0, 60.0, 0.3), (66.0, 69.0, 0.3), (75.0, 78.0, 0.3), (84.0, 87.0, 0.3)]
+    assert [r[0] for r in _pattern_runs(tail, 10.0)] == ["solid", "dashed"]
+    alone = [(0.0, 0.9, 0.3), (1.5, 4.0, 0.3), (4.6, 6.0, 0.3)]
+    assert _pattern_runs(alone, 10.0) == [("dashed", 0, 2)]
+
+
+@pytest.mark.parametrize("road_along", ["x", "y"])
+def test_a_lone_dash_lying_across_its_road_is_a_stop_line(road_along):
+    """A side road's stop line scanned along its length reads as a lone 2.8 m dash: where the centre line
+    and the curb around it run across it, it is a stop line; where they run along it, a lane line's dash."""
+    from hdmap.vectorize import _transverse_lines
+
+    def rec(x0, y0, x1, y1, kind="line_thin", pattern="solid", width=0.12):
+        t = np.linspace(0.0, 1.0, 8)[:, None]
+        xyz = np.column_stack([(1 - t) * [x0, y0] + t * [x1, y1], np.full(8, 480.0)])
+        return dict(xyz=xyz, kind=kind, pattern=pattern, width=width, stroke=None, gap=None)
+
+    dash = rec(14.0, -3.1, 14.0, -0.3, pattern="dashed", width=0.3)
+    if road_along == "x":
+        lines = [rec(0.0, 0.0, 13.5, 0.0), dash]
+        curbs = [rec(0.0, -3.25, 20.0, -3.25, kind="curbstone", pattern=None)]
+    else:
+        lines = [rec(17.5, -20.0, 17.5, 20.0), dash]
+        curbs = [rec(12.25, -20.0, 12.25, 20.0, kind="curbstone", pattern=None)]
+    kept, stops = _transverse_lines(lines, curbs, 2.5)
+    if road_along == "x":
+        assert len(kept) == 1 and len(stops) == 1 and stops[0][0] == "stop_line"
+        box = stops[0][1]
+        assert np.ptp(box[:, 1]) == pytest.approx(2.8, abs=0.01) and np.ptp(box[:, 0]) == pytest.approx(0.3)
+    else:
+        assert kept == lines and stops == []
+
+
 def test_curb_round_a_median_nose_gives_the_two_sides():
     """A median 4 m wide: its curb runs up one side, round the nose and down the other. Traced as one component
     it fits no straight piece and came out as transverse bits across the median; cut at the corners first it
