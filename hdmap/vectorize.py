@@ -27,12 +27,19 @@ The chain, each step a function of plain data:
    gap; the kind follows the painted width (Schmalstrich / Breitstrich).
 3. **Curbs and road borders** (:func:`curb_lines`, :func:`road_borders`): curb
    points (class 67) go through the same piece/link machinery; where road
-   surface meets unsealed ground without a curb, the edge is a road border.
+   surface meets unsealed ground without a curb, the edge is a road border
+   (far from the scanner, where each scan line leaves an edge cell or two, from
+   rows of those cells). A lone dash lying across its road (the lines and curbs
+   around it run across it) is a stop line scanned along its length.
 4. **Lanes** (:func:`build_lanes`): from every boundary, cross-sections every
    metre look for the next boundary on each side; neighbours at lane-width
    spacing with road surface between them form lane samples, grouped by their
    boundary pair into lane sections with centre lines and width profiles.
-   Driving direction comes from the nearest drive through the section.
+   Driving direction comes from the nearest drive running along the section
+   (for a side road no drive ran along: the side of the road the traffic keeps
+   to). Linked sections meet; a section ending where one of its boundaries was
+   not seen runs on beside its neighbour lane or its other boundary; sections
+   are joined across junctions and crosswalks in line.
 
 The reference direction of a map is that of the first trajectory: lanes
 driven the same way are ``forward``, the others ``backward``.
