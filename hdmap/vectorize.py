@@ -276,6 +276,40 @@ class Objects:
     rejected: int = 0
 
 
+#: A bar (crosswalk bar, stop line) is painted all over: at least BAR_FILL of the road returns inside its box
+#: are paint (worn paint and a frayed edge leave some bare; the stem and head of an arrow leave most of their
+#: box bare, a scatter of bright grit almost all of it: below ARROW_FILL it is no marking at all). A share of
+#: returns, not of area, so it holds at any point density.
+BAR_FILL, ARROW_FILL = 0.3, 0.15
+
+
+def _paint_shares(paint, boxes, road_xy):
+    """For each box (4, 2) with its paint points *paint* (k, 2+): paint / (paint + road points inside it)."""
+    if not boxes:
+        return []
+    if road_xy is None or len(road_xy) == 0:
+        return [1.0] * len(boxes)
+    road_xy = np.asarray(road_xy)[:, :2]
+    # the road points near any box, through a 1 m raster of the boxes' bounding rectangles
+    corners = np.vstack(boxes)
+    lo = np.floor(corners.min(axis=0)).astype(np.int64)
+    hi = np.floor(corners.max(axis=0)).astype(np.int64)
+    raster = np.zeros((hi[1] - lo[1] + 1, hi[0] - lo[0] + 1), bool)
+    for b in boxes:
+        b0, b1 = np.floor(b.min(axis=0)).astype(np.int64) - lo, np.floor(b.max(axis=0)).astype(np.int64) - lo
+        raster[b0[1]:b1[1] + 1, b0[0]:b1[0] + 1] = True
+    ij = np.floor(road_xy).astype(np.int64) - lo
+    inside = (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < raster.shape[1]) & (ij[:, 1] < raster.shape[0])
+    sel = np.flatnonzero(inside)
+    near = road_xy[sel[raster[ij[sel, 1], ij[sel, 0]]]]
+    out = []
+    for pts, b in zip(paint, boxes):
+        q = near[np.all((near >= b.min(axis=0)) & (near <= b.max(axis=0)), axis=1)]
+        bare = int(np.count_nonzero(shapely.contains_xy(shapely.Polygon(b), q[:, 0], q[:, 1]))) if len(q) else 0
+        out.append(len(pts) / (len(pts) + bare))
+    return out
+
+
 def marking_objects(xyz: np.ndarray, params=None, road_xy: np.ndarray | None = None) -> Objects:
     """Find and type the marking objects among marking points *xyz* (n, 3), local coordinates.
 
@@ -290,6 +324,7 @@ def marking_objects(xyz: np.ndarray, params=None, road_xy: np.ndarray | None = N
     p = STAGES["objects"].resolve(params or {})
     specks = []
     comps = _components(xyz, p["cell"], p["link"], p["min_points"], specks)
+    cands = []  # bar candidates: judged together below, by the paint share of their boxes
     out = Objects()
     bars = []  # (points, box, centre, axis, width, length, z, component)
     arrows = []  # (points, whole-arrow sized)
@@ -323,13 +358,14 @@ def marking_objects(xyz: np.ndarray, params=None, road_xy: np.ndarray | None = N
             length = hi - lo
             spread = wmed
         straight_bar = length >= 1.0 and length >= 1.5 * wmed and spread <= wmed + 0.3
-        if wmed >= 0.25 and wmed <= p["max_band"] and length <= 8.0 and straight_bar:
-            # bar candidate: a crosswalk bar if it has neighbours side by side, else a stop line or a stroke
-            bars.append((pts, _oriented_box(pts[:, :2], 0.002), m, u, wmed, length, z, ci))
-            continue
-        if wmed >= p["bar_width"]:
-            if wmed <= p["max_band"] and straight_bar:
-                bars.append((pts, _oriented_box(pts[:, :2], 0.002), m, u, wmed, length, z, ci))
+        bar = wmed >= 0.25 and wmed <= p["max_band"] and length <= 8.0 and straight_bar
+        if bar or wmed >= p["bar_width"]:
+            if bar or (wmed <= p["max_band"] and straight_bar):
+                # bar candidate: a crosswalk bar if it has neighbours side by side, else a stop line or a stroke;
+                # but a bar is painted all over, where the paint of an arrow's stem and head, or a scatter of
+                # bright grit, leaves most of the road in its box bare
+                cands.append(((pts, _oriented_box(pts[:, :2], 0.002), m, u, wmed, length, z, ci),
+                              0.4 <= spread < 2.5 and 1.5 <= length <= a_hi))
             else:
                 out.rejected += 1
             continue
@@ -346,6 +382,14 @@ def marking_objects(xyz: np.ndarray, params=None, road_xy: np.ndarray | None = N
             continue
         pieces = [pc for pc in pieces if pc.width >= p["min_width"]]
         out.pieces.extend(pieces)
+    shares = _paint_shares([c[0][0] for c in cands], [c[0][1] for c in cands], road_xy)
+    for (bar, arrow_sized), share in zip(cands, shares):
+        if share >= BAR_FILL:
+            bars.append(bar)
+        elif arrow_sized and share >= ARROW_FILL:
+            arrows.append((bar[0], bar[5] >= a_lo))
+        else:
+            out.rejected += 1
     _group_bars(bars, p, out)
     _group_arrows(arrows, p, out)
     if road_xy is not None:

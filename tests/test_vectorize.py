@@ -616,6 +616,24 @@ def test_a_lone_dash_lying_across_its_road_is_a_stop_line(road_along):
         assert kept == lines and stops == []
 
 
+def test_a_scatter_of_bright_grit_is_no_stop_line():
+    """Among dense road returns, a bar-shaped scatter of bright grit (one return in eight) is no marking; a
+    painted bar of the same size beside it is a stop line."""
+    from hdmap.vectorize import marking_objects
+
+    rng = np.random.default_rng(3)
+    road = np.column_stack([rng.uniform(0, 10, 200_000), rng.uniform(0, 10, 200_000)])  # 2000 per m^2
+    in_bar = (road[:, 0] > 2) & (road[:, 0] < 5) & (road[:, 1] > 2) & (road[:, 1] < 2.5)
+    in_grit = (road[:, 0] > 2) & (road[:, 0] < 5) & (road[:, 1] > 6) & (road[:, 1] < 6.6)
+    grit = in_grit & (rng.uniform(size=len(road)) < 0.125)
+    paint = road[in_bar | grit]
+    paint = np.column_stack([paint, np.full(len(paint), 480.0)])
+    objs = marking_objects(paint, None, road[~(in_bar | grit)])
+    stops = [mk for mk in objs.markings if mk[0] == "stop_line"]
+    assert len(stops) == 1 and 2.0 < stops[0][1][:, 1].mean() < 2.5
+    assert not [mk for mk in objs.markings if mk[1][:, 1].mean() > 5.5]
+
+
 def test_curb_round_a_median_nose_gives_the_two_sides():
     """A median 4 m wide: its curb runs up one side, round the nose and down the other. Traced as one component
     it fits no straight piece and came out as transverse bits across the median; cut at the corners first it
