@@ -125,7 +125,7 @@ STAGES = {
         Param("station", 1.0, "spacing of the cross-sections (m)", 0.1, 10.0),
         Param("max_angle", 20.0, "neighbouring boundaries must be parallel within this angle (deg)", 1.0, 60.0),
         Param("section_gap", 3.0, "a lane section ends where it is missing for longer than this (m)", 0.5, 100.0),
-        Param("min_length", 3.0, "lane sections shorter than this are dropped (m)", 0.0, 100.0),
+        Param("min_length", 3.0, "lanes (sections linked end to start) shorter than this are dropped (m)", 0.0, 100.0),
         Param("link_distance", 3.0, "sections whose ends are this close are predecessor and successor (m)", 0.1, 50.0),
         Param("traffic", "right", "which side of the road is driven on: gives the direction of lanes no drive "
               "ran along (a side road's), from the side their road edge is on", choices=("right", "left")),
@@ -1283,7 +1283,9 @@ def build_lanes(boundaries, *, road_cells=None, drives=(), params=None):
         W = np.bincount(groups, [r[4] for r in smp]) / np.bincount(groups)
         cut = np.flatnonzero(np.diff(S) > p["section_gap"]) + 1
         for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(S)]])):
-            if S[b - 1] - S[a] < p["min_length"] or b - a < 3:
+            # short sections stay for now: a lane whose boundary pair changes every few metres (a curb, then a
+            # road border) is still one lane; :func:`_to_lanemap` drops short chains of linked sections
+            if b - a < 2:
                 continue
             sections.append(dict(pair=key, xy=M[a:b], z=Z[a:b], width=W[a:b]))
     return _orient_sections(sections, boundaries, drives, p)
@@ -1608,7 +1610,7 @@ def assemble(lines, curbs, borders, markings, road_xy, trajectories, origin, eps
     sections = build_lanes(bnd, road_cells=road_cells, drives=drives, params=par["lanes"])
     return _to_lanemap(bnd, sections, markings, origin, epsg, road_id, trajs, bridge_gap=par["lanes"]["bridge_gap"],
                        link_distance=par["lanes"]["link_distance"], road_cells=road_cells,
-                       continue_length=par["lanes"]["continue_length"])
+                       continue_length=par["lanes"]["continue_length"], min_length=par["lanes"]["min_length"])
 
 
 def _road_lookup(road_xy, cell):
@@ -1636,6 +1638,17 @@ def _world(xy, z, origin):
     return np.column_stack([xy[:, 0] + origin[0], xy[:, 1] + origin[1], z])
 
 
+BRIDGE_BASE = 10.0
+
+
+def _end_direction(xy):
+    """Unit direction away from the first point of polyline *xy*, over up to BRIDGE_BASE metres of it."""
+    cum = _arclen(xy)
+    k = max(int(np.searchsorted(cum, BRIDGE_BASE)), 1)
+    d = xy[min(k, len(xy) - 1)] - xy[0]
+    return d / (np.hypot(*d) or 1.0)
+
+
 def _bridge_sections(lanes, boundaries, origin, max_gap=12.0, lateral=0.5):
     """Join a lane section to the next one across a gap without lines (a crosswalk) with a section between virtual boundaries.
 
@@ -1648,8 +1661,9 @@ def _bridge_sections(lanes, boundaries, origin, max_gap=12.0, lateral=0.5):
         if a["succ"]:
             continue
         xa = a["sec"]["xy"]
-        ea, ta = xa[-1], xa[-1] - xa[max(len(xa) - 4, 0)]
-        ta = ta / (np.hypot(*ta) or 1.0)
+        # directions over the last / first BRIDGE_BASE metres: a section's last few metres may bend a little
+        # (its boundaries' ends are traced less surely), which a long gap would amplify
+        ea, ta = xa[-1], -_end_direction(xa[::-1])
         best = None
         for b in lanes:
             if b is a or b["pred"]:
@@ -1657,11 +1671,13 @@ def _bridge_sections(lanes, boundaries, origin, max_gap=12.0, lateral=0.5):
             xb = b["sec"]["xy"]
             g = xb[0] - ea
             gap = float(np.hypot(*g))
-            tb = xb[min(3, len(xb) - 1)] - xb[0]
-            tb = tb / (np.hypot(*tb) or 1.0)
+            tb = _end_direction(xb)
             if not (0.5 < gap <= max_gap) or float(g @ ta) < 0.9 * gap or float(ta @ tb) < math.cos(math.radians(10)):
                 continue
-            if abs(float(ta[0] * g[1] - ta[1] * g[0])) > lateral:
+            # in line: the start of b off a's direction and the end of a off b's, on average
+            off_a = abs(float(ta[0] * g[1] - ta[1] * g[0]))
+            off_b = abs(float(tb[0] * g[1] - tb[1] * g[0]))
+            if 0.5 * (off_a + off_b) > lateral:
                 continue
             if best is None or gap < best[0]:
                 best = (gap, b)
@@ -1910,8 +1926,39 @@ def _close_links(lanes):
         b["sec"] = dict(sb, xy=np.vstack([m, sb["xy"]]), z=np.r_[z, sb["z"]], width=np.r_[w, sb["width"]])
 
 
+def _drop_short_chains(lanes, min_length):
+    """The records of :func:`_to_lanemap` without the groups of linked sections shorter than *min_length* in all,
+    numbered ``lane1``, ``lane2``, ... in order."""
+    by_id = {a["id"]: a for a in lanes}
+    group = {}
+    for a in lanes:
+        if a["id"] in group:
+            continue
+        stack, members = [a["id"]], []
+        group[a["id"]] = a["id"]
+        while stack:
+            k = stack.pop()
+            members.append(k)
+            for j in by_id[k]["pred"] + by_id[k]["succ"]:
+                if j not in group:
+                    group[j] = a["id"]
+                    stack.append(j)
+        total = sum(float(_arclen(by_id[k]["sec"]["xy"])[-1]) for k in members)
+        if total < min_length:
+            for k in members:
+                group[k] = None
+    kept = [a for a in lanes if group[a["id"]] is not None]
+    # numbered afresh (sections added later take the next numbers)
+    new_id = {a["id"]: f"lane{i + 1}" for i, a in enumerate(kept)}
+    for a in kept:
+        a["id"] = new_id[a["id"]]
+        a["pred"] = [new_id[k] for k in a["pred"]]
+        a["succ"] = [new_id[k] for k in a["succ"]]
+    return kept
+
+
 def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs, *, bridge_gap=40.0, link_distance=3.0,
-                road_cells=None, continue_length=0.0):
+                road_cells=None, continue_length=0.0, min_length=0.0):
     boundaries = []
     for b in bnd:
         xyz = b["xyz"].copy()
@@ -1942,6 +1989,7 @@ def _to_lanemap(bnd, sections, marking_list, origin, epsg, road_id, trajs, *, br
             if np.hypot(*(sb - ea)) <= link_distance and float(ta @ tb) > 0:
                 a["succ"].append(b["id"])
                 b["pred"].append(a["id"])
+    lanes = _drop_short_chains(lanes, min_length)
     _close_links(lanes)
     _bridge_sections(lanes, boundaries, origin, max_gap=bridge_gap)
     _continue_sections(lanes, boundaries, origin, [b["xyz"] for b in bnd], road_cells, max_length=continue_length)

@@ -634,6 +634,46 @@ def test_a_scatter_of_bright_grit_is_no_stop_line():
     assert not [mk for mk in objs.markings if mk[1][:, 1].mean() > 5.5]
 
 
+def test_a_lane_whose_edge_changes_kind_every_two_metres_is_one_lane():
+    """Far out on a side road the edge is traced in bits: 2 m of curb, 2 m of road border, 2 m of curb. Each
+    pair with the centre line is shorter than a lane's minimum length, the lane they make together is not."""
+    from hdmap.params import resolve_stages
+    from hdmap.vectorize import STAGES, assemble
+
+    def bnd(x0, x1, y, kind):
+        x = np.linspace(x0, x1, 9)
+        return dict(xyz=np.column_stack([x, np.full(9, y), np.zeros(9)]), kind=kind,
+                    pattern="dashed" if kind.startswith("line") else None, width=0.12, stroke=None, gap=None)
+
+    lines = [bnd(0.0, 6.4, 0.0, "line_thin")]
+    curbs = [bnd(0.0, 2.0, 3.25, "curbstone"), bnd(4.4, 6.4, 3.25, "curbstone")]
+    borders = [bnd(2.2, 4.2, 3.25, "road_border")]
+    road = _road_cells((0, 0, 6.5, 3.25), cell=0.5)
+    par = resolve_stages(STAGES, {"lanes.continue_length": 0.0})
+    m = assemble(lines, curbs, borders, [], road, [], np.zeros(2), 25832, par)
+    assert m.lanes
+    xs = np.concatenate([ln.centerline[:, 0] for ln in m.lanes])
+    assert xs.min() < 0.6 and xs.max() > 5.8
+    par["lanes"]["min_length"] = 7.0  # longer than the whole lane: gone
+    assert assemble(lines, curbs, borders, [], road, [], np.zeros(2), 25832, par).lanes == []
+
+
+def test_lanes_bridge_a_junction_though_their_last_metres_bend():
+    """Lane sections whose last 3 m drift 0.15 m sideways (their boundaries' traced ends) still join the sections
+    25 m on, straight ahead."""
+    from hdmap.params import resolve_stages
+    from hdmap.vectorize import STAGES, assemble
+
+    lines = _section_lines(0, 40) + _section_lines(65, 105)
+    for b in lines[:3]:
+        xyz = b["xyz"]
+        xyz[:, 0] += np.clip(xyz[:, 1] - 37.0, 0.0, None) * 0.05  # drifts 0.15 m over the last 3 m
+    road = np.array([(x, y) for x in np.arange(0.25, 7.2, 0.5) for y in np.arange(0.25, 105, 0.5)])
+    m = assemble(lines, [], [], [], road, [], np.zeros(2), 25832, resolve_stages(STAGES, None))
+    joined = [ln for ln in m.lanes if ln.predecessors and ln.successors]
+    assert len(joined) == 2, [ln.centerline[[0, -1]] for ln in m.lanes]
+
+
 def test_curb_round_a_median_nose_gives_the_two_sides():
     """A median 4 m wide: its curb runs up one side, round the nose and down the other. Traced as one component
     it fits no straight piece and came out as transverse bits across the median; cut at the corners first it
