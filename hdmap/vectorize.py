@@ -560,6 +560,11 @@ def _canonical_order(pieces):
     return [pieces[i] for i in order]
 
 
+#: Second linking round: chain ends take their direction over this spacing of the chain's polyline (m)
+#: (four of them back from the end: see :meth:`Piece.end`).
+RELINK_STEP = 1.0
+
+
 def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers=None, far_barriers=None,
                 far_gap=math.inf):
     """Link pieces end to end; returns chains as lists of ``(piece, reversed)`` in travel order.
@@ -568,7 +573,39 @@ def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers
     geometry first and candidate links are taken best first with ties broken
     by that order. *barriers* is an optional shapely geometry no link may cross,
     *far_barriers* one no link longer than *far_gap* may cross.
+
+    Two rounds: pieces first, then the chains of the first round, each end
+    judged by the chain's direction over its last few metres: a dash's frayed
+    end splits off as a short piece whose own direction is too unsure to link
+    it across the next gap.
     """
+    kw = dict(max_gap=max_gap, lateral=lateral, min_radius=min_radius, barriers=barriers,
+              far_barriers=far_barriers, far_gap=far_gap)
+    chains = _link_once(pieces, **kw)
+    if len(chains) < 2:
+        return chains
+    proxies = []
+    for k, ch in enumerate(chains):
+        xy = np.vstack([pc.xy[::-1] if rev else pc.xy for pc, rev in ch])
+        cum = np.r_[0.0, np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]
+        at = np.unique(np.r_[np.arange(0.0, cum[-1], RELINK_STEP), cum[-1]])
+        xy = np.column_stack([np.interp(at, cum, xy[:, 0]), np.interp(at, cum, xy[:, 1])])
+        proxies.append(Piece(xy=xy, z=np.zeros(len(xy)), width=0.0, component=k, kind=ch[0][0].kind))
+    linked = _link_once(proxies, **kw)
+    if len(linked) == len(chains):
+        return chains
+    out = []
+    for lch in linked:
+        seq = []
+        for proxy, rev in lch:
+            ch = chains[proxy.component]
+            seq.extend([(pc, not r) for pc, r in reversed(ch)] if rev else ch)
+        out.append(seq)
+    return out
+
+
+def _link_once(pieces, *, max_gap, lateral, min_radius, barriers, far_barriers, far_gap):
+    """One round of :func:`link_pieces`."""
     pieces = _canonical_order(pieces)
     npc = len(pieces)
     if npc == 0:
