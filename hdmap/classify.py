@@ -706,14 +706,9 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     empty[flat[flat >= 0]] = False
     # beyond such a gap the 2 x 2 blocks must be smooth too: a curb seen from afar is smeared into a ramp of
     # small steps, each within max_step, which the growth would otherwise climb onto the sidewalk
-    zc = np.nan_to_num(z, nan=0.0)
-    road_cells = G.grow_region(seeds, allowed, zc, p["max_step"], 4,
+    road_cells = G.grow_region(seeds, allowed, np.nan_to_num(z, nan=0.0), p["max_step"], 4,
                                gaps=empty.reshape(f.nx, f.ny), max_gap=int(round(p["max_gap"] / f.cell)),
                                beyond=~(coarse > p["roughness"]))
-    # every 2 x 2 block next to a curb seen from afar holds the curb's step, so that test stops the road a cell
-    # or two short of the curb: it takes up to EDGE_REACH more, each smooth itself and level with the road
-    # cell beside it (a smeared curb's top is more such steps away)
-    road_cells = _reach_edge(road_cells, allowed, zc, p["max_step"], int(np.ceil(EDGE_REACH / f.cell)))
     # points in barrier cells next to the road belong to the road when at its level
     edge = G.max_filter(np.where(road_cells, 1.0, np.nan), 1) == 1.0
     edge &= barrier & ~road_cells
@@ -721,29 +716,6 @@ def detect_road(xyz: np.ndarray, ground: GroundModel, is_ground: np.ndarray, cur
     level = ground.height.ravel()[flat]
     # a sparse cell can hold a curb's face and top above the road level: only points at that level are road
     return is_ground & taken & (xyz[:, 2] - level < p["tolerance"])
-
-
-#: How far (m) the road may reach past the cells its growth took, towards an edge (see :func:`_reach_edge`).
-EDGE_REACH = 0.5
-
-
-def _reach_edge(region: np.ndarray, allowed: np.ndarray, level: np.ndarray, max_step: float, steps: int) -> np.ndarray:
-    """*region* grown by up to *steps* rings of 4-neighbours that are *allowed* and within *max_step* of the
-    *level* of the region cell they join from."""
-    region = region.copy()
-    nx, ny = region.shape
-    for _ in range(steps):
-        add = np.zeros_like(region)
-        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            # cell (i, j) joins from (i - dx, j - dy)
-            src = (slice(max(-dx, 0), nx - max(dx, 0)), slice(max(-dy, 0), ny - max(dy, 0)))
-            dst = (slice(max(dx, 0), nx - max(-dx, 0)), slice(max(dy, 0), ny - max(-dy, 0)))
-            add[dst] |= region[src] & (np.abs(level[dst] - level[src]) <= max_step)
-        add &= allowed & ~region
-        if not add.any():
-            break
-        region |= add
-    return region
 
 
 def _spread(lo: np.ndarray, hi: np.ndarray, cnt: np.ndarray) -> np.ndarray:

@@ -466,25 +466,3 @@ def test_block_spread_is_the_largest_over_the_blocks_holding_a_cell():
             assert got[i, j] == pytest.approx(best, nan_ok=True), (i, j)
     # a single cell's own spread needs 3 points of one group
     assert np.isnan(_spread(np.array([[0.0]]), np.array([[0.1]]), np.array([[2]])))
-
-
-def test_reach_edge_takes_level_smooth_cells_up_to_its_reach_only():
-    """The road stopped two cells short of a curb (the 2 x 2 test near a far curb): it takes those two cells,
-    level and smooth, but not the curb's top (a step up), not a rough cell, and not a third cell away."""
-    from hdmap.classify import _reach_edge
-
-    level = np.zeros((6, 8))
-    level[:, 6:] = 0.12  # the sidewalk from column 6
-    region = np.zeros((6, 8), bool)
-    region[:, :4] = True  # the road as grown
-    allowed = np.ones((6, 8), bool)
-    allowed[0, 4] = False  # a rough cell
-    got = _reach_edge(region, allowed, level, 0.04, 2)
-    want = region.copy()
-    want[1:, 4:6] = True  # (0, 5) is three steps round the rough cell: beyond the reach
-    np.testing.assert_array_equal(got, want)
-    assert _reach_edge(region, allowed, level, 0.04, 3)[0, 5]
-    one = _reach_edge(region, allowed, level, 0.04, 1)
-    assert one[:, 5].sum() == 0 and one[1:, 4].all()
-    level[:, 5] = 0.05  # a step over max_step: the ring stops before it
-    assert not _reach_edge(region, allowed, level, 0.04, 2)[:, 5].any()
