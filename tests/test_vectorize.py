@@ -674,6 +674,23 @@ def test_lanes_bridge_a_junction_though_their_last_metres_bend():
     assert len(joined) == 2, [ln.centerline[[0, -1]] for ln in m.lanes]
 
 
+def test_a_dash_with_a_frayed_end_links_on_to_the_next_dash():
+    """The last 0.65 m of a dash split off as a piece of its own, 6 degrees askew (its frayed end): across the
+    6 m gap to the next dash that direction would miss it by 0.6 m. The chain's direction over its last metres
+    links it: one line."""
+    from hdmap.vectorize import link_pieces
+
+    def piece(x0, y0, x1, y1, k):
+        t = np.linspace(0.0, 1.0, max(int(np.hypot(x1 - x0, y1 - y0) / 0.05), 2))
+        return Piece(xy=np.column_stack([x0 + t * (x1 - x0), y0 + t * (y1 - y0)]), z=np.zeros(len(t)), width=0.12,
+                     component=k)
+
+    pieces = [piece(0.0, 0.0, 0.0, 2.2, 0), piece(0.0, 2.35, 0.07, 3.0, 1), piece(0.0, 9.0, 0.0, 12.0, 2),
+              piece(0.0, 18.0, 0.0, 21.0, 3)]
+    chains = link_pieces(pieces)
+    assert len(chains) == 1 and len(chains[0]) == 4
+
+
 def test_curb_round_a_median_nose_gives_the_two_sides():
     """A median 4 m wide: its curb runs up one side, round the nose and down the other. Traced as one component
     it fits no straight piece and came out as transverse bits across the median; cut at the corners first it
