@@ -940,6 +940,22 @@ def _gap_regimes(strokes, a, b, change=0.35):
     return [(x, y - 1) for x, y in zip(cuts[:-1], cuts[1:])]
 
 
+def _whole_dashes(strokes):
+    """``(start, end)`` of the dashes of a dashed run: strokes less than half the median gap apart are one dash
+    broken by a shadow (a car's, a pole's) and count once for the stroke length."""
+    spans = [(a, b) for a, b, _ in strokes]
+    if len(spans) < 3:
+        return spans
+    gaps = np.array([spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)])
+    short = gaps < 0.5 * float(np.median(gaps))
+    out = [spans[0]]
+    for (a, b), join in zip(spans[1:], short):
+        out[-1] = (out[-1][0], b) if join else out[-1]
+        if not join:
+            out.append((a, b))
+    return out
+
+
 def boundaries_from_chains(chains, params=None, *, prefix="b", kind=None):
     """Boundaries (dicts with local xyz and attributes) from linked chains of stroke pieces."""
     p = STAGES["boundaries"].resolve(params or {})
@@ -968,9 +984,10 @@ def boundaries_from_chains(chains, params=None, *, prefix="b", kind=None):
             if kind is None:
                 rec["kind"] = "line_thick" if width >= p["thick_width"] else "line_thin"
                 if pattern == "dashed":
-                    lens = np.array([b_ - a_ for a_, b_, _ in seg])
+                    dashes = _whole_dashes(seg)
+                    lens = np.array([b_ - a_ for a_, b_ in dashes])
                     inner = lens[1:-1] if len(lens) >= 4 else lens
-                    gaps = np.array([seg[i + 1][0] - seg[i][1] for i in range(len(seg) - 1)])
+                    gaps = np.array([dashes[i + 1][0] - dashes[i][1] for i in range(len(dashes) - 1)])
                     rec["stroke"] = float(np.median(inner))
                     if len(gaps):
                         # an occluded dash shows as a gap of about stroke + 2 gaps: use the regular ones
@@ -1563,7 +1580,8 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
     # sample of either (at the sparse far edge of a drive) would shift it
     borders = road_borders(loc[road], loc[cls == C.Class.GROUND, :2], curb_xyz[:, :2], par["curbs"], barriers=cb,
                            mouth_width=bp["mouth_width"], road_lookup=road_lookup)
-    lines, stops = _transverse_lines(lines, curbs + borders, par["objects"]["stop_line_length"])
+    # a stop line traced from a few far scan lines comes out short at its ends
+    lines, stops = _transverse_lines(lines, curbs + borders, TRANSVERSE_SHORTER * par["objects"]["stop_line_length"])
     return {"lines": lines, "curbs": curbs, "borders": borders, "markings": objs.markings + stops}
 
 
@@ -1571,6 +1589,8 @@ def local_vectors(loc: np.ndarray, cls: np.ndarray, par: dict) -> dict:
 #: at least TRANSVERSE_MIN_CONTEXT m of lines, curbs and borders across it and at most half as much along
 #: it lies across the road: a stop line (see :func:`_transverse_lines`).
 TRANSVERSE_MAX_LENGTH, TRANSVERSE_REACH, TRANSVERSE_MIN_CONTEXT = 8.0, 3.0, 4.0
+#: ... and at least this share of ``objects.stop_line_length`` long.
+TRANSVERSE_SHORTER = 0.75
 
 
 def _transverse_lines(lines, edges, min_length):

@@ -747,3 +747,17 @@ def test_a_lone_short_sparse_stroke_is_not_a_line(length, lines):
     cls = np.concatenate([np.full(len(mk), Class.ROAD_MARKING), np.full(len(road), Class.ROAD_SURFACE)])
     out = local_vectors(loc, cls.astype(np.uint8), resolve_stages(STAGES, None))
     assert len(out["lines"]) == lines
+
+
+def test_a_dash_broken_by_a_shadow_counts_once_for_the_stroke_length():
+    """3 m / 3 m dashes, one of them broken by a pole's shadow into 0.7 m and 1.5 m: the stroke is still 3 m."""
+    from hdmap.vectorize import _whole_dashes, boundaries_from_chains
+
+    strokes = [(0.0, 3.0, 0.12), (6.0, 9.0, 0.12), (12.0, 12.7, 0.12), (13.5, 15.0, 0.12), (18.0, 21.0, 0.12),
+               (24.0, 27.0, 0.12)]
+    assert _whole_dashes(strokes) == [(0.0, 3.0), (6.0, 9.0), (12.0, 15.0), (18.0, 21.0), (24.0, 27.0)]
+    pieces = [Piece(xy=np.column_stack([np.zeros(13), np.linspace(a, b, 13)]), z=np.zeros(13), width=0.12,
+                    component=k) for k, (a, b, _) in enumerate(strokes)]
+    (line,) = boundaries_from_chains([[(pc, False) for pc in pieces]])
+    assert line["pattern"] == "dashed"
+    assert line["stroke"] == pytest.approx(3.0, abs=0.05) and line["gap"] == pytest.approx(3.0, abs=0.05)
