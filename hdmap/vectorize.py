@@ -1792,6 +1792,9 @@ def _chain_line(start, by_id, forward: bool):
 
 
 _COS_SAME_WAY = math.cos(math.radians(20.0))
+#: Guides of a continuation are looked for within the lane's width plus this (m) of its end: a neighbour
+#: lane's centre lies (w_a + w_b) / 2 away, a boundary w_a / 2, either up to two stations ahead.
+_GUIDE_REACH = 5.0
 
 
 def _continue_sections(lanes, boundaries, origin, bnd_xyz, road_cells, max_length=25.0, step=1.0):
@@ -1814,8 +1817,11 @@ def _continue_sections(lanes, boundaries, origin, bnd_xyz, road_cells, max_lengt
         return
     by_id = {a["id"]: a for a in lanes}
     bnd_xyz = [xyz for xyz in bnd_xyz if len(xyz) >= 2]
-    walls = shapely.STRtree([shapely.linestrings(xyz[:, :2]) for xyz in bnd_xyz]) if bnd_xyz else None
+    bnd_geoms = [shapely.linestrings(xyz[:, :2]) for xyz in bnd_xyz]
+    walls = shapely.STRtree(bnd_geoms) if bnd_geoms else None
     taken = [shapely.linestrings(a["sec"]["xy"]) for a in lanes]
+    lane_tree = shapely.STRtree(taken)  # the sections found, for the guides near an end
+    taken_tree = lane_tree  # ... and with the continuations made so far, for the lanes already there
     new = []
     for own, a in enumerate(list(lanes)):
         wa_all = a["sec"]["width"]
@@ -1829,10 +1835,16 @@ def _continue_sections(lanes, boundaries, origin, bnd_xyz, road_cells, max_lengt
             out = e - xa[max(len(xa) - 4, 0)]  # outwards: the way the continuation goes
             out = out / (np.hypot(*out) or 1.0)
             wa = float(wa_all[-1] if at_end else wa_all[0])
-            # guides: the same-way lanes (with their linked sections) and the boundaries
-            guides = [(_chain_line(b, by_id, forward=at_end), float(np.median(b["sec"]["width"])), True)
-                      for k, b in enumerate(lanes) if k != own and not b.get("continued")]
-            guides += [(xyz, 0.0, False) for xyz in bnd_xyz]
+            # guides near the end: the same-way lanes (with their linked sections) and the boundaries
+            near_e = shapely.points(e)
+            reach_m = wa + _GUIDE_REACH
+            guides = [(_chain_line(lanes[int(k)], by_id, forward=at_end),
+                       float(np.median(lanes[int(k)]["sec"]["width"])), True)
+                      for k in sorted(lane_tree.query(near_e, predicate="dwithin", distance=reach_m))
+                      if int(k) != own and not lanes[int(k)].get("continued")]
+            if walls is not None:
+                guides += [(bnd_xyz[int(k)], 0.0, False)
+                           for k in sorted(walls.query(near_e, predicate="dwithin", distance=reach_m))]
             best = None
             for line, wb, is_lane in guides:
                 if len(line) < 2:
@@ -1862,7 +1874,8 @@ def _continue_sections(lanes, boundaries, origin, bnd_xyz, road_cells, max_lengt
             cum = _arclen(line)
             sgn = 1.0 if off > 0 else -1.0
             pts, zs, on_road = [e], [float(a["sec"]["z"][-1 if at_end else 0])], [True]
-            tree = shapely.STRtree(taken)
+            if len(taken) != len(taken_tree):
+                taken_tree = shapely.STRtree(taken)
             # no longer than the lane seen so far (a short lane between spurious boundaries stays short)
             seen = float(_arclen(_chain_line(a, by_id, forward=not at_end))[-1])
             stop = min(ls.length, s0 + max_length, s0 + seen)
@@ -1878,7 +1891,8 @@ def _continue_sections(lanes, boundaries, origin, bnd_xyz, road_cells, max_lengt
                 probe = shapely.linestrings([c0 + sgn * (0.5 * wb + 0.3) * nb, c + sgn * 0.4 * wa * nb])
                 if walls is not None and len(walls.query(probe, predicate="intersects")):
                     break
-                if any(int(k) != own for k in tree.query(shapely.points(c), predicate="dwithin", distance=0.5 * wa)):
+                if any(int(k) != own for k in taken_tree.query(shapely.points(c), predicate="dwithin",
+                                                               distance=0.5 * wa)):
                     break
                 pts.append(c)
                 zs.append(float(np.interp(s, cum, line[:, 2])))
