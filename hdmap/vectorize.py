@@ -360,7 +360,7 @@ def marking_objects(xyz: np.ndarray, params=None, road_xy: np.ndarray | None = N
         straight_bar = length >= 1.0 and length >= 1.5 * wmed and spread <= wmed + 0.3
         bar = wmed >= 0.25 and wmed <= p["max_band"] and length <= 8.0 and straight_bar
         if bar or wmed >= p["bar_width"]:
-            if bar or (wmed <= p["max_band"] and straight_bar):
+            if wmed <= p["max_band"] and straight_bar:  # (always so for a bar)
                 # bar candidate: a crosswalk bar if it has neighbours side by side, else a stop line or a stroke;
                 # but a bar is painted all over, where the paint of an arrow's stem and head, or a scatter of
                 # bright grit, leaves most of the road in its box bare
@@ -587,7 +587,7 @@ def link_pieces(pieces, *, max_gap=20.0, lateral=0.15, min_radius=25.0, barriers
     proxies = []
     for k, ch in enumerate(chains):
         xy = np.vstack([pc.xy[::-1] if rev else pc.xy for pc, rev in ch])
-        cum = np.r_[0.0, np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]
+        cum = _arclen(xy)
         at = np.unique(np.r_[np.arange(0.0, cum[-1], RELINK_STEP), cum[-1]])
         xy = np.column_stack([np.interp(at, cum, xy[:, 0]), np.interp(at, cum, xy[:, 1])])
         proxies.append(Piece(xy=xy, z=np.zeros(len(xy)), width=0.0, component=k, kind=ch[0][0].kind))
@@ -819,7 +819,7 @@ def _resample(xy, z, step, smooth):
     d = np.hypot(*np.diff(xy, axis=0).T)
     keep = np.concatenate([[True], d > 1e-6])
     xy, z = xy[keep], z[keep]
-    s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    s = _arclen(xy)
     if s[-1] <= 0:
         return np.column_stack([xy, z])[:1].repeat(2, axis=0)
     n = max(int(round(s[-1] / step)), 1)
@@ -950,8 +950,9 @@ def _whole_dashes(strokes):
     short = gaps < 0.5 * float(np.median(gaps))
     out = [spans[0]]
     for (a, b), join in zip(spans[1:], short):
-        out[-1] = (out[-1][0], b) if join else out[-1]
-        if not join:
+        if join:
+            out[-1] = (out[-1][0], b)
+        else:
             out.append((a, b))
     return out
 
@@ -964,7 +965,7 @@ def boundaries_from_chains(chains, params=None, *, prefix="b", kind=None):
         xy, z, painted = _chain_polyline(chain, p["step"])
         if len(xy) < 2:
             continue
-        s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+        s = _arclen(xy)
         strokes = _strokes(chain) if kind is None else [(0.0, s[-1], float(np.median([pc.width for pc, _ in chain])))]
         runs = _pattern_runs(strokes, p["solid_length"]) if kind is None else [("solid", 0, 0)]
         for r, (pattern, a, b) in enumerate(runs):
@@ -1442,7 +1443,7 @@ def _drive_lines(trajectories, origin, ref_heading=None):
     drives = []
     for tr in trajectories:
         xy = tr.xyz[:, :2] - origin
-        d = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+        d = _arclen(xy)
         keep = np.concatenate([[True], np.diff(np.floor(d)) > 0])
         xy = xy[keep]
         if len(xy) < 2:
