@@ -20,7 +20,7 @@ __all__ = [
     "gather_cells", "curb_steps", "DIRECTIONS", "nearest_fill", "binned_quantiles", "component_shapes",
     "nearest_in_group", "similar_neighbours", "closest_level", "xy_bounds", "cell_coords", "range_sector_keys",
     "relative_to_curve", "gap_outliers", "grouped_histograms", "voxel_coords",
-    "cell_flat", "grouped_cell_means",
+    "cell_flat", "grouped_cell_means", "within_box",
 ]
 
 
@@ -175,6 +175,37 @@ def _cell_flat(x, y, x0, y0, cell, nx, ny):
     for i in prange(n):
         out[i] = _clip_cell(x[i], x0, cell, nx - 1) * ny + _clip_cell(y[i], y0, cell, ny - 1)
     return out
+
+
+def within_box(x: np.ndarray, y: np.ndarray, box, radius: float) -> np.ndarray:
+    """Whether each point lies in the box ``(x0, y0, x1, y1)`` or within *radius* of it (NaN: no): the
+    test ``hypot(max(x0 - x, x - x1, 0), max(y0 - y, y - y1, 0)) <= radius`` without its temporaries
+    (columns of a record array are read in place)."""
+    x, y = _xy(x, y)
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return _within_box(x, y, x0, y0, x1, y1, float(radius) ** 2 if radius >= 0 else -1.0)
+
+
+@jit_parallel
+def _within_box(x, y, x0, y0, x1, y1, r2):
+    n = x.shape[0]
+    out = np.empty(n, np.bool_)
+    for i in prange(n):
+        dx = _beyond(x[i], x0, x1)
+        dy = _beyond(y[i], y0, y1)
+        out[i] = dx * dx + dy * dy <= r2
+    return out
+
+
+@jit
+def _beyond(v, lo, hi):
+    """How far *v* lies outside ``[lo, hi]`` (0 inside, NaN for NaN)."""
+    d = lo - v
+    if v - hi > d:
+        d = v - hi
+    if d < 0.0:
+        d = 0.0
+    return d
 
 
 @jit

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hdmap.kernels.grid import within_box
 from hdmap.tiles import read_exactly
 
 __all__ = ["Grid", "SpillStore", "tile_name", "spill_dtype"]
@@ -120,9 +121,7 @@ class SpillStore:
         for key, a, b in spans:
             if self.grid.tile_of(key) == tuple(tile):
                 core[a:b] = True
-        dx = np.maximum(np.maximum(x0 - rec["x"], rec["x"] - x1), 0.0)
-        dy = np.maximum(np.maximum(y0 - rec["y"], rec["y"] - y1), 0.0)
-        near = core | (dx * dx + dy * dy <= radius * radius)
+        near = core | within_box(rec["x"], rec["y"], (x0, y0, x1, y1), radius)
         return rec, core, spans, near
 
     def codes(self, directory: Path, spans, n: int, fill: int = 0) -> np.ndarray:

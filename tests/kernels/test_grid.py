@@ -244,6 +244,28 @@ def test_bounds_and_cell_coords_of_strided_columns(n, offset):
     np.testing.assert_array_equal(iy, ref_y)
 
 
+@pytest.mark.parametrize("n", [0, 1, 1000])
+@pytest.mark.parametrize("offset", [0.0, 5e6])
+@pytest.mark.parametrize("radius", [0.0, 2.5, 100.0])
+def test_within_box_of_record_columns(n, offset, radius):
+    rng = np.random.default_rng(n + 11)
+    rec = np.zeros(n, [("x", "f8"), ("y", "f8"), ("z", "f8"), ("flag", "u1")])  # fields: strided views
+    rec["x"] = rng.uniform(-10, 20, n) + offset
+    rec["y"] = rng.uniform(-10, 20, n) + offset
+    if n > 10:
+        rec["x"][3] = np.nan
+        rec["x"][:3], rec["y"][:3] = offset, offset + 1.0  # on the box's edge: inside
+    box = (offset, offset, offset + 10.0, offset + 5.0)
+    got = G.within_box(rec["x"], rec["y"], box, radius)
+    with np.errstate(invalid="ignore"):
+        dx = np.maximum(np.maximum(box[0] - rec["x"], rec["x"] - box[2]), 0.0)
+        dy = np.maximum(np.maximum(box[1] - rec["y"], rec["y"] - box[3]), 0.0)
+        ref = dx * dx + dy * dy <= radius * radius
+    np.testing.assert_array_equal(got, ref)
+    if n > 10:
+        assert got[:3].all() and not got[3]  # on the edge: in; NaN: not near
+
+
 @pytest.mark.parametrize("cell", [0.05, 0.1, 0.25])
 def test_cells_of_millimetre_coordinates_do_not_depend_on_the_grid_origin(cell):
     """LAS coordinates (1 mm steps) sit exactly on the edges of decimetre cells. Two grids whose origins are
