@@ -179,6 +179,49 @@ def _primitive(kind, ds, p):
     return _clothoid_local(ds, p[0], p[1])
 
 
+def _primitive_jacobian(kind, ds, p):
+    """Jacobian of the residuals of :func:`_try` (the rotated primitive's u at every ds, then its v) in
+    its parameters ``(phi, k)`` or ``(phi, k0, c)``: d/dphi rotates the point a quarter turn; d/dk0 and
+    d/dc are the integrals of ``t`` and ``t^2 / 2`` times the normal ``(-sin, cos)`` of the heading up to
+    ds (Gauss-Legendre, like :func:`_clothoid_local`), rotated by phi."""
+    k0, c = p[1], (p[2] if kind == "spiral" else 0.0)
+    mu, mv, _ = _rot(_primitive(kind, ds, p[1:]), p[0])
+    cols = [np.concatenate([-mv, mu])]
+    cp, sp = np.cos(p[0]), np.sin(p[0])
+    for nu, dv in _clothoid_moments(ds, k0, c, 2 if kind == "spiral" else 1):
+        cols.append(np.concatenate([nu * cp - dv * sp, nu * sp + dv * cp]))
+    return np.column_stack(cols)
+
+
+def _clothoid_moments(ds, k0, c, order):
+    """``[(∫ -t^m/m! sin θ, ∫ t^m/m! cos θ) for m in 1..order]`` over [0, ds], θ = k0 t + c t² / 2:
+    the derivatives of the clothoid's point in k0 (m = 1) and c (m = 2)."""
+    smax = float(ds.max()) if ds.size else 0.0
+    nk = max(1, int(np.ceil(smax / 1.0)))
+    knots = np.linspace(0.0, smax, nk + 1)
+
+    def integrate(a, b):
+        half = (b - a)[:, None] / 2
+        t = (a[:, None] + b[:, None]) / 2 + half * _GL_X[None, :]
+        th = k0 * t + c * t * t / 2
+        ct, st = np.cos(th) * _GL_W, np.sin(th) * _GL_W
+        out, w = [], np.ones_like(t)
+        for m in range(1, order + 1):
+            w = w * t / m
+            out.append(((-st * w).sum(1) * half[:, 0], (ct * w).sum(1) * half[:, 0]))
+        return out
+
+    whole = integrate(knots[:-1], knots[1:])
+    i = np.clip(np.searchsorted(knots, ds, side="right") - 1, 0, nk - 1)
+    part = integrate(knots[i], ds)
+    res = []
+    for (wu, wv), (pu, pv) in zip(whole, part):
+        cu = np.concatenate([[0.0], np.cumsum(wu)])
+        cv = np.concatenate([[0.0], np.cumsum(wv)])
+        res.append((cu[i] + pu, cv[i] + pv))
+    return res
+
+
 def _try(kind, ds, u, v):
     """Fit a primitive of *kind* from the origin to data (ds, u, v), its start heading free.
 
@@ -197,12 +240,17 @@ def _try(kind, ds, u, v):
     cols = {"line": [ds], "arc": [ds, ds * ds / 2], "spiral": [ds, ds * ds / 2, ds ** 3 / 6]}[kind]
     a = np.column_stack(cols)
     x0, *_ = np.linalg.lstsq(a, v, rcond=None)
-    if len(ds) > len(x0) + 1:
+    if kind == "line":  # the rotation of (ds, 0) closest to (u, v): in closed form
+        x0 = np.array([np.arctan2(ds @ v, ds @ u)])
+    elif len(ds) > len(x0) + 1:
         def res(p):
             mu, mv, _ = _rot(_primitive(kind, ds, p[1:]), p[0])
             return np.concatenate([mu - u, mv - v])
 
-        x0 = least_squares(res, x0, method="lm").x
+        def jac(p):
+            return _primitive_jacobian(kind, ds, p)
+
+        x0 = least_squares(res, x0, jac=jac, method="lm").x
     m = _rot(_primitive(kind, ds, x0[1:]), x0[0])
     err = float(_errors(m[:2], m[2], u, v)[0].max())
     if kind == "line":
