@@ -385,6 +385,24 @@ def test_fit_recovers_primitive(kind):
         assert geoms[0].params["curvEnd"] == pytest.approx(0.03, abs=2e-4)
 
 
+@pytest.mark.parametrize("kind, p", [("arc", [0.1, -0.02]), ("spiral", [-0.2, 0.01, 0.0007])])
+def test_fit_jacobian_matches_differences(kind, p):
+    from hdmap.export._odr_geometry import _primitive, _primitive_jacobian, _rot
+
+    ds = np.linspace(0.0, 37.3, 80)
+    p = np.array(p)
+
+    def residual(q):
+        mu, mv, _ = _rot(_primitive(kind, ds, q[1:]), q[0])
+        return np.concatenate([mu, mv])
+
+    steps = np.eye(len(p)) * 1e-6
+    numeric = np.column_stack([(residual(p + e) - residual(p - e)) / 2e-6 for e in steps])
+    jac = _primitive_jacobian(kind, ds, p)
+    assert jac.shape == (2 * len(ds), len(p))
+    assert np.abs(jac - numeric).max() <= 1e-6 * np.abs(numeric).max()
+
+
 def test_fit_line_arc_spiral_chain():
     line = np.column_stack([np.linspace(0, 40, 81), np.zeros(81)])
     cl = _clothoid(40.0, 1e-9, 1 / 60, 81, 40.0, 0.0, 0.0)
