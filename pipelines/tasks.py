@@ -120,6 +120,27 @@ def add_sparse_histograms(total: dict, path: Path) -> dict:
     return total
 
 
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim`` (None elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _release_memory() -> None:
+    """Return the free heap pages of a finished tile task to the OS. glibc keeps them for reuse, so a
+    worker process stayed at the size of its largest tile context through the exports at the end of the
+    run, where the whole run's memory peaks."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def _xyz(rec: np.ndarray, idx: np.ndarray, origin=(0.0, 0.0)) -> np.ndarray:
     """``(len(idx), 3)`` coordinates of the records *idx*, less *origin* in x and y."""
     xyz = np.empty((len(idx), 3))
@@ -236,6 +257,7 @@ def classify_tile(job: dict) -> dict:
     summary = {"tile": name, "points": int(core.sum()), "context": int(len(sel)), "degraded": list(info["degraded"]),
                "seconds": time.perf_counter() - t0}
     mark_done(work, "classify", name, summary)
+    _release_memory()
     return summary
 
 
@@ -268,6 +290,7 @@ def paint_tile(job: dict) -> dict:
     if job.get("truth"):
         summary["truth_counts"] = _truth_counts(rec["drive"][idx], rec["index"][idx], final[idx], job["truth"])
     mark_done(work, "paint", name, summary)
+    _release_memory()
     return summary
 
 
@@ -315,4 +338,5 @@ def vectorize_tile(job: dict) -> dict:
     summary = {"tile": name, "points": int(core.sum()), "seconds": time.perf_counter() - t0,
                "pieces": sum(len(result[k]) for k in ("lines", "curbs", "borders"))}
     mark_done(work, "vectorize", name, summary)
+    _release_memory()
     return summary
