@@ -56,7 +56,15 @@ def _clothoid_local(ds: np.ndarray, k0: float, c: float):
     ds = np.asarray(ds, dtype=np.float64)
     if ds.size == 0:
         return ds.copy(), ds.copy(), ds.copy()
-    smax = float(ds.max())
+    (u, v), = _heading_integrals(ds, k0, c, 0)
+    return u, v, k0 * ds + c * ds * ds / 2
+
+
+def _heading_integrals(ds: np.ndarray, k0: float, c: float, order: int) -> list:
+    """``[(∫ t^m/m! cos θ, ∫ t^m/m! sin θ) for m in 0..order]`` over [0, ds], θ = k0 t + c t² / 2, by
+    Gauss-Legendre on 1 m panels: m = 0 is the point of the clothoid, m = 1 and 2 its derivatives in k0
+    and c (turned a quarter: ``(-sin, cos)``)."""
+    smax = float(ds.max()) if ds.size else 0.0
     nk = max(1, int(np.ceil(smax / 1.0)))
     knots = np.linspace(0.0, smax, nk + 1)
 
@@ -64,14 +72,23 @@ def _clothoid_local(ds: np.ndarray, k0: float, c: float):
         half = (b - a)[:, None] / 2
         t = (a[:, None] + b[:, None]) / 2 + half * _GL_X[None, :]
         th = k0 * t + c * t * t / 2
-        return (np.cos(th) * _GL_W).sum(1) * half[:, 0], (np.sin(th) * _GL_W).sum(1) * half[:, 0]
+        ct, st = np.cos(th) * _GL_W, np.sin(th) * _GL_W
+        out, w = [], np.ones_like(t)
+        for m in range(order + 1):
+            if m:
+                w = w * t / m
+            out.append(((ct * w).sum(1) * half[:, 0], (st * w).sum(1) * half[:, 0]))
+        return out
 
-    du, dv = integrate(knots[:-1], knots[1:])
-    ku = np.concatenate([[0.0], np.cumsum(du)])
-    kv = np.concatenate([[0.0], np.cumsum(dv)])
+    whole = integrate(knots[:-1], knots[1:])
     i = np.clip(np.searchsorted(knots, ds, side="right") - 1, 0, nk - 1)
-    eu, ev = integrate(knots[i], ds)
-    return ku[i] + eu, kv[i] + ev, k0 * ds + c * ds * ds / 2
+    part = integrate(knots[i], ds)
+    res = []
+    for (wu, wv), (pu, pv) in zip(whole, part):
+        cu = np.concatenate([[0.0], np.cumsum(wu)])
+        cv = np.concatenate([[0.0], np.cumsum(wv)])
+        res.append((cu[i] + pu, cv[i] + pv))
+    return res
 
 
 def _param_curve(coef_u, coef_v, pmax: float, length: float, ds: np.ndarray, *, arclength_param: bool):
@@ -183,43 +200,15 @@ def _primitive_jacobian(kind, ds, p):
     """Jacobian of the residuals of :func:`_try` (the rotated primitive's u at every ds, then its v) in
     its parameters ``(phi, k)`` or ``(phi, k0, c)``: d/dphi rotates the point a quarter turn; d/dk0 and
     d/dc are the integrals of ``t`` and ``t^2 / 2`` times the normal ``(-sin, cos)`` of the heading up to
-    ds (Gauss-Legendre, like :func:`_clothoid_local`), rotated by phi."""
+    ds (:func:`_heading_integrals`), rotated by phi."""
     k0, c = p[1], (p[2] if kind == "spiral" else 0.0)
     mu, mv, _ = _rot(_primitive(kind, ds, p[1:]), p[0])
     cols = [np.concatenate([-mv, mu])]
     cp, sp = np.cos(p[0]), np.sin(p[0])
-    for nu, dv in _clothoid_moments(ds, k0, c, 2 if kind == "spiral" else 1):
+    for ic, is_ in _heading_integrals(ds, k0, c, 2 if kind == "spiral" else 1)[1:]:
+        nu, dv = -is_, ic
         cols.append(np.concatenate([nu * cp - dv * sp, nu * sp + dv * cp]))
     return np.column_stack(cols)
-
-
-def _clothoid_moments(ds, k0, c, order):
-    """``[(∫ -t^m/m! sin θ, ∫ t^m/m! cos θ) for m in 1..order]`` over [0, ds], θ = k0 t + c t² / 2:
-    the derivatives of the clothoid's point in k0 (m = 1) and c (m = 2)."""
-    smax = float(ds.max()) if ds.size else 0.0
-    nk = max(1, int(np.ceil(smax / 1.0)))
-    knots = np.linspace(0.0, smax, nk + 1)
-
-    def integrate(a, b):
-        half = (b - a)[:, None] / 2
-        t = (a[:, None] + b[:, None]) / 2 + half * _GL_X[None, :]
-        th = k0 * t + c * t * t / 2
-        ct, st = np.cos(th) * _GL_W, np.sin(th) * _GL_W
-        out, w = [], np.ones_like(t)
-        for m in range(1, order + 1):
-            w = w * t / m
-            out.append(((-st * w).sum(1) * half[:, 0], (ct * w).sum(1) * half[:, 0]))
-        return out
-
-    whole = integrate(knots[:-1], knots[1:])
-    i = np.clip(np.searchsorted(knots, ds, side="right") - 1, 0, nk - 1)
-    part = integrate(knots[i], ds)
-    res = []
-    for (wu, wv), (pu, pv) in zip(whole, part):
-        cu = np.concatenate([[0.0], np.cumsum(wu)])
-        cv = np.concatenate([[0.0], np.cumsum(wv)])
-        res.append((cu[i] + pu, cv[i] + pv))
-    return res
 
 
 def _try(kind, ds, u, v):
